@@ -1,0 +1,127 @@
+"""The command line: ``opencode-api serve [--host --port --reload]`` (the default command).
+
+Also ``python -m opencode_api``. Subcommands are argparse subparsers so others can be added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opencode-api",
+        description="An actor-based LLM agent API server (REST and SSE).",
+    )
+    # `serve` is the default command, so its options are accepted without it too.
+    _serve_arguments(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the HTTP server (the default)")
+    _serve_arguments(serve)
+    return parser
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="interface to bind (HOST, default 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=None, help="port (PORT, default 7860)")
+    parser.add_argument(
+        "--reload", action="store_true", help="restart when a source file changes (development)"
+    )
+
+
+def serve(host: str | None, port: int | None, *, reload: bool = False) -> int:
+    """Run the server until SIGTERM/SIGINT; returns the exit status (0 after a clean drain)."""
+    # Before anything imports LiteLLM: never fetch the price map at start-up.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    if reload:
+        return _run_with_reload([sys.executable, "-m", "opencode_api", "serve", *_args(host, port)])
+
+    from aiohttp import web
+
+    from opencode_api._logging import configure_logging
+    from opencode_api.http import create_app
+    from opencode_api.settings import Settings
+
+    settings = Settings()
+    if host is not None:
+        settings = settings.model_copy(update={"host": host})
+    if port is not None:
+        settings = settings.model_copy(update={"port": port})
+    configure_logging(settings.log_level, settings.log_format)
+    loop = _new_loop()
+    app = create_app(settings)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+        shutdown_timeout=settings.shutdown_grace + 5.0,
+        handle_signals=True,
+        print=None,
+        loop=loop,
+    )
+    return 0
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def _run_with_reload(command: list[str]) -> int:
+    """Development only: run the server in a child process, restart it when a source changes."""
+    root = Path(__file__).resolve().parent
+
+    def snapshot() -> dict[Path, float]:
+        return {path: path.stat().st_mtime for path in root.rglob("*.py")}
+
+    while True:
+        before = snapshot()
+        child = subprocess.Popen(command)
+        try:
+            while child.poll() is None:
+                time.sleep(1.0)  # polling is plenty for a developer saving a file
+                if snapshot() != before:
+                    child.terminate()
+                    child.wait()
+                    break
+            else:
+                return child.returncode
+        except KeyboardInterrupt:
+            child.terminate()
+            child.wait()
+            return 0
+
+
+def _args(host: str | None, port: int | None) -> list[str]:
+    args: list[str] = []
+    if host is not None:
+        args += ["--host", host]
+    if port is not None:
+        args += ["--port", str(port)]
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command in (None, "serve"):
+        return serve(args.host, args.port, reload=args.reload)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""The package version (single source for setup.cfg and /health)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,64 @@
+"""The domain: session actors running the agent loop, and the ``Runtime`` that hosts them."""
+
+from opencode_api.actors._compaction import CompactionStatus
+from opencode_api.actors._errors import (
+    InvalidRequestError,
+    NotFoundError,
+    QuotaExceededError,
+    SessionBusyError,
+    SessionError,
+)
+from opencode_api.actors._events import (
+    BusEvent,
+    Done,
+    ErrorEvent,
+    MessageStart,
+    QuestionEvent,
+    ReasoningEvent,
+    StepFinish,
+    StepStart,
+    TextEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    TurnEvent,
+)
+from opencode_api.actors._llm import (
+    LLMClient,
+    LLMError,
+    LLMRequest,
+    StreamEvent,
+)
+from opencode_api.actors._runtime import BusyPolicy, QuotaPolicy, Runtime, TurnStream
+from opencode_api.actors._session_actor import SessionActor, SessionDeps, TurnSummary
+
+__all__ = [
+    "BusEvent",
+    "BusyPolicy",
+    "CompactionStatus",
+    "Done",
+    "ErrorEvent",
+    "InvalidRequestError",
+    "LLMClient",
+    "LLMError",
+    "LLMRequest",
+    "MessageStart",
+    "NotFoundError",
+    "QuestionEvent",
+    "QuotaExceededError",
+    "QuotaPolicy",
+    "ReasoningEvent",
+    "Runtime",
+    "SessionActor",
+    "SessionBusyError",
+    "SessionDeps",
+    "SessionError",
+    "StepFinish",
+    "StepStart",
+    "StreamEvent",
+    "TextEvent",
+    "ToolCallEvent",
+    "ToolResultEvent",
+    "TurnEvent",
+    "TurnStream",
+    "TurnSummary",
+]

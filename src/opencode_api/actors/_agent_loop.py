@@ -1,0 +1,389 @@
+"""The agent loop of one turn: stream a step from the model, run the tools it asks for, repeat.
+
+``Turn`` holds everything generated so far, so an abort or a crash can store it as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from opencode_api.actors._context import LAST_STEP_REMINDER
+from opencode_api.actors._events import (
+    ReasoningEvent,
+    StepFinish,
+    StepStart,
+    TextEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    TurnEvent,
+)
+from opencode_api.actors._ids import new_id
+from opencode_api.actors._llm import (
+    LLMClient,
+    LLMError,
+    LLMRequest,
+    ReasoningDelta,
+    StreamFinish,
+    StreamUsage,
+    TextDelta,
+    ToolCallRequest,
+)
+from opencode_api.actors._messages import TurnOptions
+from opencode_api.actors._pricing import step_cost
+from opencode_api.actors.tools import ToolContext, ToolRegistry, ToolResult
+from opencode_api.settings import Settings
+from opencode_api.store import Message, Part, StepRecord, Store, Usage
+
+log = structlog.get_logger("opencode_api.agent")
+
+DOOM_LOOP_THRESHOLD = 3
+
+
+@dataclass(slots=True)
+class StepResult:
+    text: str
+    reasoning: str
+    tool_calls: list[ToolCallRequest]
+    usage: Usage
+    finish: str
+
+
+@dataclass(slots=True)
+class Turn:
+    """The state of one running turn: the assistant message and what its steps produced."""
+
+    session_id: str
+    user_message_id: str
+    message: Message
+    options: TurnOptions
+    step: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+    priced: bool = True
+    # Parts of finished steps (already stored) and of the step in progress (not yet stored).
+    stored_parts: list[Part] = field(default_factory=list)
+    step_parts: list[Part] = field(default_factory=list)
+    step_text: list[str] = field(default_factory=list)
+    step_reasoning: list[str] = field(default_factory=list)
+    recent_calls: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def message_id(self) -> str:
+        return self.message.id
+
+    def text(self) -> str:
+        stored = "".join(p.content or "" for p in self.stored_parts if p.type == "text")
+        return stored + "".join(self.step_text)
+
+    def new_part(self, type_: Any, **fields: Any) -> Part:
+        return Part(
+            id=new_id("prt"),
+            message_id=self.message.id,
+            session_id=self.session_id,
+            type=type_,
+            **fields,
+        )
+
+    def pending_step_parts(self) -> list[Part]:
+        """The step in progress as parts (text and reasoning streamed so far, tool calls)."""
+        parts = list(self.step_parts)
+        if self.step_reasoning:
+            parts.append(self.new_part("reasoning", content="".join(self.step_reasoning)))
+        if self.step_text:
+            parts.append(self.new_part("text", content="".join(self.step_text)))
+        return parts
+
+    def usage_dict(self, usage: Usage | None = None) -> dict[str, int]:
+        data: dict[str, int] = (usage or self.usage).model_dump()
+        return data
+
+
+class AgentLoop:
+    """Runs the steps of one turn; publishes events through ``publish``; stores each step."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        llm: LLMClient,
+        tools: ToolRegistry,
+        publish: Callable[[TurnEvent], None],
+        tool_context: Callable[[Turn, str], ToolContext],
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._llm = llm
+        self._tools = tools
+        self._publish = publish
+        self._tool_context = tool_context
+
+    async def run(self, turn: Turn, context: list[dict[str, Any]]) -> str:
+        """Run steps until the model stops asking for tools; returns the stop reason."""
+        options = turn.options
+        schemas = self._tools.schemas() if options.tools_enabled else None
+        for step in range(1, options.max_steps + 1):
+            turn.step = step
+            turn.step_parts = [turn.new_part("step_start", metadata={"step_number": step})]
+            turn.step_text = []
+            turn.step_reasoning = []
+            self._publish(
+                StepStart(
+                    turn.session_id,
+                    turn.message_id,
+                    turn.user_message_id,
+                    step_number=step,
+                    max_steps=options.max_steps,
+                )
+            )
+            last = step == options.max_steps
+            messages = context
+            if last and step > 1:
+                messages = [*context, {"role": "user", "content": LAST_STEP_REMINDER}]
+            request = LLMRequest(
+                model=options.model,
+                messages=messages,
+                tools=None if (last and step > 1) else schemas,
+                temperature=options.temperature,
+                max_tokens=options.max_tokens,
+                timeout=self._settings.llm_timeout,
+            )
+            result = await self._stream_step(turn, request)
+            results = await self._run_tools(turn, result.tool_calls)
+            finish = "tool_calls" if result.tool_calls else result.finish
+            await self._finish_step(turn, result, finish)
+            context.extend(_step_messages(result, results))
+            if not result.tool_calls:
+                return "stop" if finish in ("stop", "end_turn") else finish
+            if self._doom_loop(turn, result.tool_calls):
+                log.warning("doom loop stopped", session_id=turn.session_id)
+                return "doom_loop"
+        return "max_steps"
+
+    # -- one step ------------------------------------------------------------------------
+
+    async def _stream_step(self, turn: Turn, request: LLMRequest) -> StepResult:
+        attempt = 0
+        delay = 0.0
+        while True:
+            emitted = False
+            calls: list[ToolCallRequest] = []
+            usage = Usage()
+            finish = "stop"
+            stream = self._llm.stream(request)
+            try:
+                async for event in stream:
+                    match event:
+                        case TextDelta(text=text):
+                            emitted = True
+                            turn.step_text.append(text)
+                            self._publish(
+                                TextEvent(turn.session_id, turn.message_id, turn.user_message_id, text)
+                            )
+                        case ReasoningDelta(text=text):
+                            emitted = True
+                            turn.step_reasoning.append(text)
+                            self._publish(
+                                ReasoningEvent(
+                                    turn.session_id, turn.message_id, turn.user_message_id, text
+                                )
+                            )
+                        case ToolCallRequest():
+                            emitted = True
+                            calls.append(event)
+                        case StreamUsage():
+                            usage = Usage(
+                                input_tokens=event.input_tokens,
+                                output_tokens=event.output_tokens,
+                                reasoning_tokens=event.reasoning_tokens,
+                                cache_read_tokens=event.cache_read_tokens,
+                                cache_write_tokens=event.cache_write_tokens,
+                            )
+                        case StreamFinish(reason=reason):
+                            finish = reason
+                return StepResult(
+                    text="".join(turn.step_text),
+                    reasoning="".join(turn.step_reasoning),
+                    tool_calls=calls,
+                    usage=usage,
+                    finish=finish,
+                )
+            except LLMError as exc:
+                if not exc.retryable or emitted or attempt >= self._settings.llm_max_retries:
+                    raise
+                delay = self._retry_delay(attempt, exc.retry_after)
+                attempt += 1
+                log.info(
+                    "retrying provider call",
+                    error=exc.type,
+                    status=exc.status,
+                    attempt=attempt,
+                    delay=round(delay, 3),
+                )
+            finally:
+                # Closing the stream closes the upstream connection at once.
+                await stream.aclose()  # type: ignore[attr-defined]
+            await asyncio.sleep(delay)
+
+    def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
+        base = self._settings.llm_retry_base_delay * (2**attempt)
+        delay = min(self._settings.llm_retry_max_delay, base) * random.uniform(0.5, 1.0)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self._settings.llm_retry_max_delay * 4))
+        return delay
+
+    async def _run_tools(self, turn: Turn, calls: Sequence[ToolCallRequest]) -> list[ToolResult]:
+        if not calls:
+            return []
+        parts: list[Part] = []
+        for call in calls:
+            args = _parse_args(call.arguments)
+            part = turn.new_part(
+                "tool_call",
+                tool_call_id=call.id,
+                tool_name=call.name,
+                tool_args=args,
+                tool_status="running",
+            )
+            parts.append(part)
+            turn.step_parts.append(part)
+            turn.recent_calls.append((call.name, call.arguments))
+            self._publish(
+                ToolCallEvent(
+                    turn.session_id,
+                    turn.message_id,
+                    turn.user_message_id,
+                    tool_call={"id": call.id, "name": call.name, "arguments": args},
+                )
+            )
+
+        async def run_one(call: ToolCallRequest, index: int) -> ToolResult:
+            ctx = self._tool_context(turn, call.id)
+            result = await self._tools.execute(call.id, call.name, call.arguments, ctx)
+            part = parts[index]
+            part.tool_output = result.text
+            part.tool_status = "error" if result.is_error else "completed"
+            self._publish(
+                ToolResultEvent(
+                    turn.session_id,
+                    turn.message_id,
+                    turn.user_message_id,
+                    tool_call_id=call.id,
+                    name=call.name,
+                    text=result.text,
+                    is_error=result.is_error,
+                )
+            )
+            return result
+
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(run_one(call, i)) for i, call in enumerate(calls)]
+        return [task.result() for task in tasks]
+
+    async def _finish_step(self, turn: Turn, result: StepResult, finish: str) -> None:
+        cost, priced = step_cost(
+            turn.options.model,
+            StreamUsage(
+                input_tokens=result.usage.input_tokens,
+                output_tokens=result.usage.output_tokens,
+                reasoning_tokens=result.usage.reasoning_tokens,
+                cache_read_tokens=result.usage.cache_read_tokens,
+                cache_write_tokens=result.usage.cache_write_tokens,
+            ),
+        )
+        turn.usage = turn.usage + result.usage
+        turn.cost += cost
+        turn.priced = turn.priced and priced
+        usage = turn.usage_dict(result.usage)
+        parts = turn.pending_step_parts()
+        parts.append(
+            turn.new_part(
+                "step_finish",
+                metadata={
+                    "step_number": turn.step,
+                    "stop_reason": finish,
+                    "usage": usage,
+                    "cost": cost,
+                    "priced": priced,
+                },
+            )
+        )
+        turn.stored_parts.extend(parts)
+        turn.step_parts = []
+        turn.step_text = []
+        turn.step_reasoning = []
+        turn.message = turn.message.model_copy(
+            update={
+                "content": turn.text(),
+                "usage": turn.usage,
+                "cost": turn.cost,
+                "priced": turn.priced,
+                "parts": list(turn.stored_parts),
+            }
+        )
+        await self._store.save_step(
+            StepRecord(message=turn.message, parts=parts, usage_delta=result.usage, cost_delta=cost)
+        )
+        self._publish(
+            StepFinish(
+                turn.session_id,
+                turn.message_id,
+                turn.user_message_id,
+                step_number=turn.step,
+                stop_reason=finish,
+                usage=usage,
+                cost=cost,
+            )
+        )
+
+    @staticmethod
+    def _doom_loop(turn: Turn, calls: Sequence[ToolCallRequest]) -> bool:
+        recent = turn.recent_calls[-DOOM_LOOP_THRESHOLD:]
+        if len(recent) < DOOM_LOOP_THRESHOLD:
+            return False
+        name, args = recent[0]
+        return all(
+            n == name and _same_args(a, args) for n, a in recent[1:]
+        )
+
+
+def _parse_args(arguments: str) -> dict[str, Any]:
+    if not arguments.strip():
+        return {}
+    try:
+        value = json.loads(arguments)
+    except json.JSONDecodeError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"_value": value}
+
+
+def _same_args(a: str, b: str) -> bool:
+    return _parse_args(a) == _parse_args(b)
+
+
+def _step_messages(result: StepResult, results: Sequence[ToolResult]) -> list[dict[str, Any]]:
+    """The step as the model will see it next time: its reply, then each tool's output."""
+    if not result.text and not result.tool_calls:
+        return []
+    entry: dict[str, Any] = {"role": "assistant", "content": result.text or None}
+    if result.tool_calls:
+        entry["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments or "{}"},
+            }
+            for call in result.tool_calls
+        ]
+    out = [entry]
+    out.extend(
+        {"role": "tool", "tool_call_id": r.tool_call_id, "content": r.text} for r in results
+    )
+    return out

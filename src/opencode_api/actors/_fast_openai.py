@@ -1,0 +1,117 @@
+"""OpenAI Chat Completions on the fast path: request shaping and the per-chunk SSE parser."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from opencode_api.actors._fast_client import (
+    ToolCallAssembler,
+    error_message_from_body,
+    final_events,
+    sse_data_lines,
+)
+from opencode_api.actors._llm import (
+    LLMRequest,
+    ProviderUnavailableError,
+    ReasoningDelta,
+    StreamEvent,
+    StreamUsage,
+    TextDelta,
+)
+from opencode_api.settings import Settings
+
+DEFAULT_API_BASE = "https://api.openai.com/v1"
+# Reasoning models take max_completion_tokens and only the default temperature (as LiteLLM sends).
+_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
+
+
+def shape_request(
+    request: LLMRequest, model: str, settings: Settings
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    api_base = request.api_base or settings.openai_api_base or DEFAULT_API_BASE
+    api_key = request.api_key or (
+        settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    )
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": request.messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.tools:
+        body["tools"] = request.tools
+    reasoning_model = _REASONING_MODEL.match(model) is not None
+    if request.temperature is not None and not (reasoning_model and request.temperature != 1):
+        body["temperature"] = request.temperature
+    if request.max_tokens is not None:
+        body["max_completion_tokens" if reasoning_model else "max_tokens"] = request.max_tokens
+    body.update(request.extra)
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return f"{api_base.rstrip('/')}/chat/completions", headers, body
+
+
+def usage_from_openai(usage: dict[str, Any]) -> StreamUsage:
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return StreamUsage(
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
+        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
+        cache_read_tokens=prompt_details.get("cached_tokens")
+        or usage.get("cache_read_input_tokens")
+        or 0,
+        cache_write_tokens=usage.get("cache_creation_input_tokens")
+        or prompt_details.get("cache_creation_tokens")
+        or 0,
+    )
+
+
+async def parse_events(content: aiohttp.StreamReader, provider: str) -> AsyncIterator[StreamEvent]:
+    """Chat Completions SSE -> events. The hot loop: one ``json.loads`` and a few lookups a chunk."""
+    tools = ToolCallAssembler()
+    finish: str | None = None
+    usage: StreamUsage | None = None
+    async for data in sse_data_lines(content):
+        if data == b"[DONE]":
+            break
+        chunk = json.loads(data)
+        if "error" in chunk:
+            raise ProviderUnavailableError(
+                error_message_from_body(data.decode()), provider=provider
+            )
+        raw_usage = chunk.get("usage")
+        if raw_usage:
+            usage = usage_from_openai(raw_usage)
+        choices = chunk.get("choices")
+        if not choices:
+            continue
+        choice = choices[0]
+        delta = choice.get("delta")
+        if delta:
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                yield ReasoningDelta(reasoning)
+            text = delta.get("content")
+            if text:
+                yield TextDelta(text)
+            calls = delta.get("tool_calls")
+            if calls:
+                for call in calls:
+                    index = call.get("index", 0)
+                    function = call.get("function") or {}
+                    if call.get("id") or function.get("name"):
+                        tools.start(index, call.get("id"), function.get("name"))
+                    arguments = function.get("arguments")
+                    if arguments:
+                        tools.add_arguments(index, arguments)
+        if choice.get("finish_reason"):
+            finish = choice["finish_reason"]
+    for event in final_events(tools, finish, usage):
+        yield event

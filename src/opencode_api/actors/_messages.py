@@ -1,0 +1,72 @@
+"""Messages a SessionActor receives: ordinary (mailbox, in order) and control (seen at once).
+
+Frozen, slotted and plain-valued so they can cross the placement seam.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from opencode_api.store import Reservation
+
+# Tickets order turns against aborts: an abort cancels every turn holding a smaller ticket.
+_tickets = itertools.count(1)
+
+
+def next_ticket() -> int:
+    return next(_tickets)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOptions:
+    """The per-turn knobs of a MessageRequest, with the model already resolved."""
+
+    model: str  # LiteLLM model string, e.g. "openai/gpt-4o-mini"
+    provider_id: str
+    model_id: str
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tools_enabled: bool = True
+    max_steps: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class RunTurn:
+    user_message_id: str
+    content: str
+    options: TurnOptions
+    ticket: int
+    reservation: Reservation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Compact:
+    model: str | None = None
+    auto: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateTitle:
+    message: str | None = None
+    model: str | None = None
+
+
+# -- control lane --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    """Abort the running turn and every queued one; answered with whether anything was cancelled."""
+
+    ticket: int
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerQuestion:
+    """A reply (``answers``) or a rejection for a question the running turn waits on."""
+
+    question_id: str
+    answers: list[list[str]] | None = None
+    rejected: bool = False

@@ -1,0 +1,630 @@
+"""``Runtime``: the one door to sessions, for http/ and for embedding applications.
+
+Where a session's actor lives is the Runtime's business (this process today); callers only see
+plain data: records from the store, events from the outbox.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import structlog
+
+from opencode_api.actors._compaction import CompactionStatus, compaction_status
+from opencode_api.actors._errors import (
+    InvalidRequestError,
+    NotFoundError,
+    QuotaExceededError,
+    SessionBusyError,
+)
+from opencode_api.actors._events import BusEvent, Done, TurnEvent
+from opencode_api.actors._ids import new_id
+from opencode_api.actors._llm import LLMClient
+from opencode_api.actors._messages import (
+    Abort,
+    AnswerQuestion,
+    Compact,
+    GenerateTitle,
+    RunTurn,
+    TurnOptions,
+    next_ticket,
+)
+from opencode_api.actors._providers import resolve_model
+from opencode_api.actors._session_actor import SessionActor, SessionDeps, TurnSummary
+from opencode_api.actors.tools import ToolRegistry, default_registry
+from opencode_api.runtime import (
+    MailboxFull,
+    Outbox,
+    OutboxItem,
+    SubscriberLagged,
+    Subscription,
+    Supervisor,
+    SupervisorHooks,
+)
+from opencode_api.settings import Settings
+from opencode_api.store import (
+    Message,
+    MessagePage,
+    Order,
+    Question,
+    Reservation,
+    Session,
+    SessionCost,
+    Store,
+    Todo,
+)
+
+log = structlog.get_logger("opencode_api.runtime")
+
+BusyPolicy = Literal["queue", "reject"]
+
+
+def _utc_day(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+
+
+def _next_utc_midnight() -> datetime:
+    now = datetime.now(UTC)
+    return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def _outbox_start_seq(_actor_id: str) -> int:
+    # Sequence numbers stay increasing across activations of one session (SSE Last-Event-ID):
+    # each activation starts at the wall clock in microseconds.
+    return time.time_ns() // 1000
+
+
+class TurnStream:
+    """The events of one turn, from ``message_start`` to ``done``/``error``.
+
+    Iterating yields ``TurnEvent``s; ``items()`` yields them with their outbox sequence numbers
+    (SSE ids). ``start()`` enqueues the turn and raises request errors (not found, busy, quota,
+    mailbox full) before anything is streamed; iteration calls it when nobody did.
+    """
+
+    def __init__(self, runtime: Runtime, session_id: str, content: str, **options: Any) -> None:
+        self._runtime = runtime
+        self._session_id = session_id
+        self._content = content
+        self._options = options
+        self._subscription: Subscription[Any] | None = None
+        self.turn_id: str | None = None
+        self._finished = False
+
+    async def start(self) -> None:
+        if self._subscription is None:
+            self.turn_id, self._subscription = await self._runtime._enqueue_turn(
+                self._session_id, self._content, **self._options
+            )
+
+    async def items(self) -> AsyncIterator[OutboxItem[TurnEvent]]:
+        await self.start()
+        assert self._subscription is not None
+        subscription = self._subscription
+        last_seq: int | None = None
+        try:
+            while not self._finished:
+                try:
+                    async for item in subscription:
+                        last_seq = item.seq
+                        event = item.event
+                        if not isinstance(event, TurnEvent) or event.turn_id != self.turn_id:
+                            continue
+                        yield item
+                        if event.terminal:
+                            self._finished = True
+                            break
+                    else:
+                        # The outbox closed (the session was deleted or the runtime stopped).
+                        self._finished = True
+                except SubscriberLagged:
+                    # Too slow for the live buffer: catch up from the replay buffer.
+                    subscription.close()
+                    subscription = await self._runtime._resubscribe(self._session_id, last_seq)
+        finally:
+            subscription.close()
+
+    async def __aiter__(self) -> AsyncIterator[TurnEvent]:
+        async for item in self.items():
+            yield item.event
+
+    async def aclose(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+
+
+class QuotaPolicy:
+    """Per-user daily limits, enforced with the store's reserve-then-settle pair."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self._store = store
+        self.token_limit = settings.daily_token_limit
+        self.request_limit = settings.daily_request_limit
+        self.default_reservation = settings.quota_reserve_tokens
+
+    @property
+    def enabled(self) -> bool:
+        return self.token_limit is not None or self.request_limit is not None
+
+    async def reserve(self, user_id: str | None, max_tokens: int | None) -> Reservation | None:
+        if not self.enabled or user_id is None:
+            return None
+        tokens = max_tokens or self.default_reservation
+        if self.token_limit is not None:
+            tokens = min(tokens, self.token_limit)
+        day = _utc_day()
+        reservation = await self._store.reserve_usage(
+            user_id,
+            day,
+            tokens=tokens,
+            token_limit=self.token_limit,
+            request_limit=self.request_limit,
+        )
+        if reservation is None:
+            usage = await self._store.get_daily_usage(user_id, day)
+            raise QuotaExceededError(
+                "daily usage quota exceeded",
+                usage={
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens,
+                    "total_tokens": usage.total_tokens,
+                    "requests": usage.requests,
+                },
+                limits={"daily_tokens": self.token_limit, "daily_requests": self.request_limit},
+                resets_at=_next_utc_midnight(),
+            )
+        return reservation
+
+
+class Runtime:
+    """Sessions as actors, with their store, LLM client and tools. Use ``Runtime.open``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        llm: LLMClient | None = None,
+        tools: Callable[[], ToolRegistry] | None = None,
+        hooks: SupervisorHooks | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        if llm is None:
+            from opencode_api.actors._llm_router import RoutingLLMClient
+
+            llm = RoutingLLMClient(settings)
+        self.llm: LLMClient = llm
+        self._tools_factory = tools or (lambda: default_registry(settings))
+        self.tools = self._tools_factory()
+        self.bus: Outbox[BusEvent] = Outbox(capacity=settings.outbox_size)
+        self.quota = QuotaPolicy(store, settings)
+        self._deps = SessionDeps(
+            settings=settings, store=store, llm=self.llm, tools=self.tools, bus=self.bus
+        )
+        # Callables told about every finished turn (metrics).
+        self.turn_listeners: list[Callable[[TurnSummary], None]] = self._deps.turn_listeners
+        self.supervisor = Supervisor(
+            self._activate,
+            mailbox_size=settings.mailbox_size,
+            outbox_size=settings.outbox_size,
+            outbox_start_seq=_outbox_start_seq,
+            max_actors=settings.max_live_sessions,
+            idle_ttl=settings.session_idle_ttl,
+            hooks=hooks,
+            reap_interval=min(60.0, settings.session_idle_ttl / 2),
+        )
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        database_url: str | None = None,
+        llm: LLMClient | None = None,
+        **overrides: Any,
+    ) -> AsyncIterator[Runtime]:
+        """Open the store, start the runtime, and stop both on exit (running turns drain)."""
+        from opencode_api.store import open_store
+
+        if settings is None:
+            settings = Settings(**overrides)
+        elif overrides:
+            settings = settings.model_copy(update=overrides)
+        if database_url is not None:
+            settings = settings.model_copy(update={"database_url": database_url})
+        store = open_store(
+            settings.resolved_database_url(),
+            statement_cache_size=settings.pg_statement_cache_size,
+            supabase_url=settings.supabase_url,
+            supabase_key=(
+                settings.supabase_key.get_secret_value() if settings.supabase_key else None
+            ),
+        )
+        await store.open()
+        runtime = cls(settings, store, llm=llm)
+        try:
+            await runtime.start()
+            yield runtime
+        finally:
+            try:
+                await runtime.close()
+            finally:
+                await store.close()
+
+    async def start(self) -> None:
+        interrupted = await self.store.mark_interrupted()
+        if interrupted:
+            log.warning("marked interrupted turns", count=interrupted)
+        await self.supervisor.start()
+        self._started = True
+
+    async def close(self, grace: float | None = None) -> None:
+        """Stop accepting; let running turns finish within ``grace``; abort the rest."""
+        if not self._started:
+            return
+        self._started = False
+        grace = self.settings.shutdown_grace if grace is None else grace
+        await self.supervisor.shutdown(grace)
+        self.bus.close()
+        await self.tools.aclose()
+        await self.llm.aclose()
+
+    async def _activate(self, session_id: str) -> SessionActor:
+        session = await self.store.get_session(session_id)
+        if session is None:
+            raise NotFoundError("session", session_id)
+        return SessionActor(session, self._deps)
+
+    # -- sessions --------------------------------------------------------------------------
+
+    async def create_session(
+        self,
+        *,
+        title: str | None = None,
+        provider_id: str | None = None,
+        model_id: str | None = None,
+        system: str | None = None,
+        user_id: str | None = None,
+    ) -> Session:
+        if provider_id is not None or model_id is not None:
+            provider_id, model_id, _ = self._resolve(provider_id, model_id)
+        session = Session(
+            id=new_id("ses"),
+            title=title,
+            provider_id=provider_id,
+            model_id=model_id,
+            system=system,
+            user_id=user_id,
+        )
+        created = await self.store.create_session(session)
+        self._publish("session.created", created.id, user_id, {"info": _jsonable(created)})
+        return created
+
+    async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session:
+        session = await self.store.get_session(session_id, user_id=user_id)
+        if session is None:
+            raise NotFoundError("session", session_id)
+        return session
+
+    async def list_sessions(
+        self, *, user_id: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Session]:
+        return await self.store.list_sessions(user_id=user_id, limit=limit, offset=offset)
+
+    async def update_session(
+        self, session_id: str, *, user_id: str | None = None, title: str | None = None
+    ) -> Session:
+        session = await self.store.update_session(session_id, user_id=user_id, title=title)
+        if session is None:
+            raise NotFoundError("session", session_id)
+        self._publish("session.updated", session_id, user_id, {"info": _jsonable(session)})
+        return session
+
+    async def delete_session(self, session_id: str, *, user_id: str | None = None) -> None:
+        """Abort a running turn, stop the actor, delete the session and all it holds."""
+        await self.get_session(session_id, user_id=user_id)
+        ref = self.supervisor.get(session_id)
+        if ref is not None:
+            try:
+                await ref.ask_control(Abort(next_ticket()), timeout=5.0)
+            except Exception:  # the actor may already be gone; deletion goes on
+                log.debug("abort before delete failed", session_id=session_id, exc_info=True)
+            await self.supervisor.stop(session_id, grace=self.settings.shutdown_grace)
+        if not await self.store.delete_session(session_id, user_id=user_id):
+            raise NotFoundError("session", session_id)
+        self._publish("session.deleted", session_id, user_id, {"info": {"id": session_id}})
+
+    async def list_messages(
+        self,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        order: Order = "asc",
+    ) -> MessagePage:
+        if limit is not None and limit < 0:
+            raise InvalidRequestError("limit must be >= 0", field="limit")
+        if offset < 0:
+            raise InvalidRequestError("offset must be >= 0", field="offset")
+        page = await self.store.list_messages(
+            session_id, user_id=user_id, limit=limit, offset=offset, order=order
+        )
+        if page is None:
+            raise NotFoundError("session", session_id)
+        return page
+
+    async def session_cost(self, session_id: str, *, user_id: str | None = None) -> SessionCost:
+        cost = await self.store.get_session_cost(session_id, user_id=user_id)
+        if cost is None:
+            raise NotFoundError("session", session_id)
+        return cost
+
+    async def todos(self, session_id: str, *, user_id: str | None = None) -> list[Todo]:
+        await self.get_session(session_id, user_id=user_id)
+        return await self.store.get_todos(session_id)
+
+    def status(self, session_id: str) -> Literal["idle", "busy"]:
+        ref = self.supervisor.get(session_id)
+        return "busy" if ref is not None and ref.is_busy else "idle"
+
+    # -- turns -----------------------------------------------------------------------------
+
+    def send(
+        self,
+        session_id: str,
+        content: str,
+        *,
+        user_id: str | None = None,
+        model: str | None = None,
+        provider_id: str | None = None,
+        model_id: str | None = None,
+        system: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        tools_enabled: bool = True,
+        max_steps: int | None = None,
+        busy: BusyPolicy = "queue",
+    ) -> TurnStream:
+        """Send a user message; the returned stream yields this turn's events.
+
+        The turn belongs to the session: closing the stream early does not stop it.
+        """
+        return TurnStream(
+            self,
+            session_id,
+            content,
+            user_id=user_id,
+            model=model,
+            provider_id=provider_id,
+            model_id=model_id,
+            system=system,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            tools_enabled=tools_enabled,
+            max_steps=max_steps,
+            busy=busy,
+        )
+
+    async def _enqueue_turn(
+        self,
+        session_id: str,
+        content: str,
+        *,
+        user_id: str | None,
+        model: str | None,
+        provider_id: str | None,
+        model_id: str | None,
+        system: str | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        tools_enabled: bool,
+        max_steps: int | None,
+        busy: BusyPolicy,
+    ) -> tuple[str, Subscription[Any]]:
+        if not content or not content.strip():
+            raise InvalidRequestError("content must be a non-empty string", field="content")
+        if max_steps is not None and max_steps < 1:
+            raise InvalidRequestError("max_steps must be >= 1", field="max_steps")
+        session = await self.get_session(session_id, user_id=user_id)
+        if model is not None and model_id is None:
+            model_id = model
+        provider, model_name, litellm_model = self._resolve(
+            provider_id or (None if model_id else session.provider_id),
+            model_id or session.model_id,
+        )
+        ref = await self.supervisor.get_or_activate(session_id)
+        if busy == "reject" and ref.is_busy:
+            raise SessionBusyError(f"session {session_id} is busy with another turn")
+        reservation = await self.quota.reserve(user_id, max_tokens)
+        user_message = Message(
+            id=new_id("msg"),
+            session_id=session_id,
+            role="user",
+            content=content,
+            provider_id=provider,
+            model_id=model_name,
+            status="queued",
+        )
+        options = TurnOptions(
+            model=litellm_model,
+            provider_id=provider,
+            model_id=model_name,
+            system=system if system is not None else session.system,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            tools_enabled=tools_enabled,
+            max_steps=max_steps or self.settings.max_steps,
+        )
+        subscription = ref.subscribe(ref.outbox.last_seq, max_pending=self.settings.outbox_size)
+        try:
+            await self.store.append_message(user_message)
+            ref.tell(
+                RunTurn(
+                    user_message_id=user_message.id,
+                    content=content,
+                    options=options,
+                    ticket=next_ticket(),
+                    reservation=reservation,
+                )
+            )
+        except BaseException as exc:
+            subscription.close()
+            if reservation is not None:
+                await self.store.release_usage(reservation)
+            if isinstance(exc, MailboxFull):
+                await self.store.set_message_status(
+                    user_message.id,
+                    "error",
+                    error={"type": "mailbox_full", "message": str(exc)},
+                )
+            raise
+        self._publish(
+            "message.created", session_id, user_id, {"info": _jsonable(user_message)}
+        )
+        return user_message.id, subscription
+
+    async def _resubscribe(self, session_id: str, after: int | None) -> Subscription[Any]:
+        ref = await self.supervisor.get_or_activate(session_id)
+        return ref.subscribe(after, max_pending=self.settings.outbox_size)
+
+    async def abort(self, session_id: str, *, user_id: str | None = None) -> bool:
+        """Abort the running turn and the queued ones; False when there was nothing to abort."""
+        await self.get_session(session_id, user_id=user_id)
+        ref = self.supervisor.get(session_id)
+        if ref is None:
+            return False
+        result = await ref.ask_control(Abort(next_ticket()), timeout=30.0)
+        return bool(result)
+
+    @asynccontextmanager
+    async def subscribe(
+        self, session_id: str, *, user_id: str | None = None, after: int | None = None
+    ) -> AsyncIterator[Subscription[Any]]:
+        """Re-attach to a session's event stream: what came after ``after``, then live.
+
+        When the events after ``after`` are no longer kept (a new activation, or too old), the
+        subscription starts from now; the stored messages hold everything that was lost.
+        """
+        await self.get_session(session_id, user_id=user_id)
+        ref = await self.supervisor.get_or_activate(session_id)
+        outbox = ref.outbox
+        if after is not None and (after > outbox.last_seq or not _replayable(outbox, after)):
+            after = None
+        subscription = ref.subscribe(after, max_pending=self.settings.outbox_size)
+        try:
+            yield subscription
+        finally:
+            subscription.close()
+
+    def subscribe_bus(self, *, max_pending: int = 1024) -> Subscription[BusEvent]:
+        return self.bus.subscribe(None, max_pending=max_pending)
+
+    # -- compaction and titles -----------------------------------------------------------------
+
+    async def compact(
+        self, session_id: str, *, user_id: str | None = None, model_id: str | None = None
+    ) -> CompactionStatus:
+        """Compact now (queued behind a running turn); the status after it ran."""
+        session = await self.get_session(session_id, user_id=user_id)
+        model = self._resolve(None, model_id)[2] if model_id else None
+        ref = await self.supervisor.get_or_activate(session_id)
+        await ref.ask(Compact(model=model))
+        return await compaction_status(self.store, session, self.settings.compaction_threshold)
+
+    async def compaction_status(
+        self, session_id: str, *, user_id: str | None = None
+    ) -> CompactionStatus:
+        session = await self.get_session(session_id, user_id=user_id)
+        return await compaction_status(self.store, session, self.settings.compaction_threshold)
+
+    async def generate_title(
+        self,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        message: str | None = None,
+        model_id: str | None = None,
+    ) -> str:
+        await self.get_session(session_id, user_id=user_id)
+        model = self._resolve(None, model_id)[2] if model_id else None
+        ref = await self.supervisor.get_or_activate(session_id)
+        title = await ref.ask(GenerateTitle(message=message, model=model))
+        return str(title)
+
+    # -- questions -----------------------------------------------------------------------------
+
+    async def list_questions(
+        self, *, session_id: str | None = None, user_id: str | None = None
+    ) -> list[Question]:
+        return await self.store.list_questions(session_id=session_id, user_id=user_id)
+
+    async def reply_question(
+        self, question_id: str, answers: Sequence[Sequence[str]], *, user_id: str | None = None
+    ) -> None:
+        await self._answer(question_id, [list(a) for a in answers], False, user_id)
+
+    async def reject_question(self, question_id: str, *, user_id: str | None = None) -> None:
+        await self._answer(question_id, None, True, user_id)
+
+    async def _answer(
+        self,
+        question_id: str,
+        answers: list[list[str]] | None,
+        rejected: bool,
+        user_id: str | None,
+    ) -> None:
+        question = await self.store.get_question(question_id, user_id=user_id)
+        if question is None or question.status != "pending":
+            raise NotFoundError("question", question_id)
+        ref = self.supervisor.get(question.session_id)
+        handled = False
+        if ref is not None:
+            handled = bool(
+                await ref.ask_control(
+                    AnswerQuestion(question_id, answers=answers, rejected=rejected), timeout=30.0
+                )
+            )
+        if not handled:
+            # Nobody waits any more (the turn ended or the process restarted): record it anyway.
+            status: Literal["answered", "rejected"] = "rejected" if rejected else "answered"
+            if not await self.store.resolve_question(question_id, status, answers):
+                raise NotFoundError("question", question_id)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _resolve(self, provider_id: str | None, model_id: str | None) -> tuple[str, str, str]:
+        try:
+            return resolve_model(provider_id, model_id, self.settings.default_model)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc), field="model_id") from exc
+
+    def _publish(
+        self, event_type: str, session_id: str, user_id: str | None, properties: dict[str, Any]
+    ) -> None:
+        properties.setdefault("session_id", session_id)
+        self.bus.publish(
+            BusEvent(event_type, properties, session_id=session_id, user_id=user_id)
+        )
+
+
+def _replayable(outbox: Outbox[Any], after: int) -> bool:
+    oldest = getattr(outbox, "oldest_seq", None)
+    return oldest is None or after >= oldest - 1
+
+
+def _jsonable(model: Any) -> dict[str, Any]:
+    data: dict[str, Any] = model.model_dump(mode="json")
+    return data
+
+
+

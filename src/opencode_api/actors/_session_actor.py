@@ -1,0 +1,540 @@
+"""``SessionActor``: one chat session as an actor.
+
+Its mailbox serializes turns, compaction and title generation; its control lane takes aborts and
+answers to questions while a turn runs. Every event goes to its outbox; every step to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from opencode_api.actors._agent_loop import AgentLoop, Turn
+from opencode_api.actors._compaction import SUMMARY_PROMPT, context_window, transcript
+from opencode_api.actors._context import build_context
+from opencode_api.actors._errors import InvalidRequestError
+from opencode_api.actors._events import (
+    BusEvent,
+    Done,
+    ErrorEvent,
+    MessageStart,
+    QuestionEvent,
+    TurnEvent,
+)
+from opencode_api.actors._ids import new_id
+from opencode_api.actors._llm import LLMClient, LLMError, LLMRequest
+from opencode_api.actors._messages import (
+    Abort,
+    AnswerQuestion,
+    Compact,
+    GenerateTitle,
+    RunTurn,
+)
+from opencode_api.actors.tools import QuestionRejected, ToolRegistry
+from opencode_api.runtime import Actor, Outbox
+from opencode_api.settings import Settings
+from opencode_api.store import (
+    Message,
+    Question,
+    QuestionItem,
+    Session,
+    StepRecord,
+    Store,
+    Todo,
+    Usage,
+)
+
+log = structlog.get_logger("opencode_api.session")
+
+TITLE_PROMPT = (
+    "Generate a short title (at most 8 words) for a conversation that starts with the user "
+    "message below. Reply with the title only: no quotes, no punctuation at the end."
+)
+# Cancellation-time cleanup (storing an aborted step) is bounded so shutdown cannot hang on it.
+_CLEANUP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSummary:
+    """What a finished turn did, for metrics listeners."""
+
+    session_id: str
+    model: str
+    stop_reason: str
+    usage: Usage
+    cost: float
+    error_type: str | None
+    duration: float
+
+
+@dataclass(slots=True)
+class SessionDeps:
+    """What every session actor of one runtime shares."""
+
+    settings: Settings
+    store: Store
+    llm: LLMClient
+    tools: ToolRegistry
+    bus: Outbox[BusEvent]
+    turn_listeners: list[Callable[[TurnSummary], None]] = field(default_factory=list)
+
+
+class _ToolContext:
+    """The ToolContext of one tool call, backed by the session actor."""
+
+    __slots__ = ("_actor", "_turn", "tool_call_id")
+
+    def __init__(self, actor: SessionActor, turn: Turn, tool_call_id: str) -> None:
+        self._actor = actor
+        self._turn = turn
+        self.tool_call_id = tool_call_id
+
+    @property
+    def session_id(self) -> str:
+        return self._turn.session_id
+
+    @property
+    def message_id(self) -> str:
+        return self._turn.message_id
+
+    @property
+    def store(self) -> Store:
+        return self._actor.deps.store
+
+    def publish(self, event_type: str, properties: dict[str, Any]) -> None:
+        self._actor.publish_bus(event_type, properties)
+
+    async def ask(self, questions: Sequence[QuestionItem]) -> list[list[str]] | None:
+        return await self._actor.ask_user(self._turn, self.tool_call_id, questions)
+
+    async def todos_changed(self, todos: Sequence[Todo]) -> None:
+        await self._actor.deps.store.set_todos(self.session_id, todos)
+        self._actor.publish_bus(
+            "todo.updated", {"todos": [t.model_dump(mode="json") for t in todos]}
+        )
+
+
+class SessionActor(Actor):
+    def __init__(self, session: Session, deps: SessionDeps) -> None:
+        self.session = session
+        self.deps = deps
+        self._history: list[Message] | None = None
+        self._turn_task: asyncio.Task[str] | None = None
+        self._abort_ticket = 0
+        self._questions: dict[str, asyncio.Future[AnswerQuestion]] = {}
+        self._compaction_failed_at: int | None = None
+
+    # -- mailbox ---------------------------------------------------------------------------
+
+    async def receive(self, message: Any) -> Any:
+        structlog.contextvars.bind_contextvars(session_id=self.session.id)
+        match message:
+            case RunTurn():
+                await self._run_turn(message)
+                return None
+            case Compact():
+                return await self._compact(message)
+            case GenerateTitle():
+                return await self._generate_title(message.message, message.model)
+            case _:
+                raise TypeError(f"SessionActor cannot handle {type(message).__name__}")
+
+    async def receive_control(self, message: Any) -> Any:
+        match message:
+            case Abort(ticket=ticket):
+                self._abort_ticket = max(self._abort_ticket, ticket)
+                task = self._turn_task
+                running = task is not None and not task.done()
+                if task is not None and running:
+                    task.cancel()
+                return running or self.ref.mailbox_depth > 0
+            case AnswerQuestion(question_id=question_id):
+                future = self._questions.get(question_id)
+                if future is None or future.done():
+                    return False
+                future.set_result(message)
+                return True
+            case _:
+                raise TypeError(f"SessionActor cannot handle control {type(message).__name__}")
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def publish(self, event: TurnEvent) -> None:
+        self.outbox.publish(event)
+
+    def publish_bus(self, event_type: str, properties: dict[str, Any]) -> None:
+        properties.setdefault("session_id", self.session.id)
+        self.deps.bus.publish(
+            BusEvent(event_type, properties, session_id=self.session.id, user_id=self.session.user_id)
+        )
+
+    # -- turns -----------------------------------------------------------------------------
+
+    async def _run_turn(self, msg: RunTurn) -> None:
+        store = self.deps.store
+        started = time.monotonic()
+        assistant = Message(
+            id=new_id("msg"),
+            session_id=self.session.id,
+            role="assistant",
+            provider_id=msg.options.provider_id,
+            model_id=msg.options.model_id,
+            parent_id=msg.user_message_id,
+            status="running",
+            usage=Usage(),
+        )
+        turn = Turn(
+            session_id=self.session.id,
+            user_message_id=msg.user_message_id,
+            message=assistant,
+            options=msg.options,
+        )
+        if msg.ticket < self._abort_ticket:
+            # Aborted while queued: end it the same way, without calling the model.
+            await store.set_message_status(msg.user_message_id, "aborted")
+            await self._finish(turn, msg, "aborted", started, store_message=False)
+            return
+
+        await store.set_message_status(msg.user_message_id, "completed")
+        await store.append_message(assistant)
+        await store.update_session(self.session.id, status="busy")
+        self.publish_bus("session.status", {"status": "busy"})
+        self.publish(
+            MessageStart(
+                self.session.id, assistant.id, msg.user_message_id, parent_id=msg.user_message_id
+            )
+        )
+        self.publish_bus("message.created", {"info": assistant.model_dump(mode="json")})
+
+        task = asyncio.create_task(self._turn_body(turn, msg), name=f"turn:{assistant.id}")
+        self._turn_task = task
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            # The actor itself is being stopped (shutdown past its grace): abort the turn,
+            # record it, and let the cancellation go on.
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.wait([task]), _CLEANUP_TIMEOUT)
+            await asyncio.shield(self._finish(turn, msg, "aborted", started))
+            raise
+        finally:
+            self._turn_task = None
+
+        if task.cancelled():
+            await self._finish(turn, msg, "aborted", started)
+        elif (exc := task.exception()) is not None:
+            error = _error_dict(exc)
+            if not isinstance(exc, LLMError):
+                log.error("turn crashed", exc_info=exc)
+            await self._finish(turn, msg, "error", started, error=error)
+        else:
+            await self._finish(turn, msg, task.result(), started)
+            await self._after_turn(msg)
+
+    async def _turn_body(self, turn: Turn, msg: RunTurn) -> str:
+        history = await self._load_history(exclude=msg.user_message_id)
+        user = Message(
+            id=msg.user_message_id,
+            session_id=self.session.id,
+            role="user",
+            content=msg.content,
+        )
+        settings = self.deps.settings
+        context = build_context(
+            msg.options.system,
+            [*history, user],
+            prune_tokens=settings.tool_output_prune_tokens,
+        )
+        loop = AgentLoop(
+            settings=settings,
+            store=self.deps.store,
+            llm=self.deps.llm,
+            tools=self.deps.tools,
+            publish=self.publish,
+            tool_context=lambda t, call_id: _ToolContext(self, t, call_id),
+        )
+        return await loop.run(turn, context)
+
+    async def _finish(
+        self,
+        turn: Turn,
+        msg: RunTurn,
+        stop_reason: str,
+        started: float,
+        *,
+        error: dict[str, Any] | None = None,
+        store_message: bool = True,
+    ) -> None:
+        """Store what the turn produced, settle its quota, and end its stream."""
+        store = self.deps.store
+        partial = turn.pending_step_parts() if turn.step else []
+        status = {"aborted": "aborted", "error": "error"}.get(stop_reason, "completed")
+        try:
+            if store_message:
+                for part in partial:
+                    if part.type == "tool_call" and part.tool_status in ("pending", "running"):
+                        part.tool_status = "error"
+                        part.tool_output = part.tool_output or "Tool execution was aborted"
+                turn.stored_parts.extend(partial)
+                turn.message = turn.message.model_copy(
+                    update={
+                        "content": turn.text(),
+                        "usage": turn.usage,
+                        "cost": turn.cost,
+                        "priced": turn.priced,
+                        "finish": stop_reason,
+                        "status": status,
+                        "error": error,
+                        "parts": list(turn.stored_parts),
+                    }
+                )
+                await store.save_step(
+                    StepRecord(
+                        message=turn.message, parts=partial, usage_delta=Usage(), cost_delta=0.0
+                    )
+                )
+                await store.update_session(self.session.id, status="idle")
+                self.publish_bus("message.updated", {"info": turn.message.model_dump(mode="json")})
+                self.publish_bus("session.status", {"status": "idle"})
+                if self._history is not None:
+                    self._history.append(
+                        Message(
+                            id=msg.user_message_id,
+                            session_id=self.session.id,
+                            role="user",
+                            content=msg.content,
+                        )
+                    )
+                    self._history.append(turn.message)
+            if msg.reservation is not None:
+                if turn.usage.total_tokens:
+                    await store.settle_usage(
+                        msg.reservation,
+                        input_tokens=turn.usage.input_tokens,
+                        output_tokens=turn.usage.output_tokens,
+                    )
+                else:
+                    await store.release_usage(msg.reservation)
+        except Exception:
+            log.exception("failed to store the end of a turn")
+            self._history = None
+        finally:
+            if error is not None:
+                self.publish(
+                    ErrorEvent(self.session.id, turn.message_id, turn.user_message_id, error=error)
+                )
+                self.publish_bus("session.error", {"error": error})
+            else:
+                self.publish(
+                    Done(
+                        self.session.id,
+                        turn.message_id,
+                        turn.user_message_id,
+                        usage=turn.usage_dict(),
+                        cost=turn.cost,
+                        stop_reason=stop_reason,
+                    )
+                )
+            summary = TurnSummary(
+                session_id=self.session.id,
+                model=turn.options.model,
+                stop_reason=stop_reason,
+                usage=turn.usage,
+                cost=turn.cost,
+                error_type=(error or {}).get("type"),
+                duration=time.monotonic() - started,
+            )
+            for listener in self.deps.turn_listeners:
+                try:
+                    listener(summary)
+                except Exception:
+                    log.exception("turn listener failed")
+
+    async def _after_turn(self, msg: RunTurn) -> None:
+        settings = self.deps.settings
+        if self.session.title is None and settings.auto_title:
+            try:
+                await self._generate_title(msg.content, None)
+            except Exception as exc:  # a title is a nicety: the turn already succeeded
+                log.warning("automatic title failed", error=str(exc))
+        history = self._history or []
+        live = len([m for m in history if not m.compacted])
+        last_input = 0
+        for message in reversed(history):
+            if message.role == "assistant" and message.parts:
+                steps = [p for p in message.parts if p.type == "step_finish"]
+                if steps:
+                    last_input = int(steps[-1].metadata.get("usage", {}).get("input_tokens", 0))
+                break
+        window = context_window(msg.options.model)
+        near_full = bool(window) and last_input > settings.compaction_context_ratio * (window or 0)
+        if live > settings.compaction_threshold or near_full:
+            if self._compaction_failed_at is not None and live < self._compaction_failed_at + 10:
+                return  # failed recently: retry after more messages, never in a loop
+            with contextlib.suppress(Exception):
+                self.ref.tell(Compact(auto=True))
+
+    async def _load_history(self, *, exclude: str | None = None) -> list[Message]:
+        """The messages the model still sees (cached; the store is read once per activation)."""
+        if self._history is None:
+            page = await self.deps.store.list_messages(self.session.id, include_compacted=False)
+            messages = page.messages if page is not None else []
+            self._history = [m for m in messages if m.status != "queued" and m.id != exclude]
+        return [m for m in self._history if not m.compacted]
+
+    # -- questions -----------------------------------------------------------------------------
+
+    async def ask_user(
+        self, turn: Turn, tool_call_id: str, questions: Sequence[QuestionItem]
+    ) -> list[list[str]] | None:
+        store = self.deps.store
+        question = Question(
+            id=new_id("que"),
+            session_id=self.session.id,
+            message_id=turn.message_id,
+            tool_call_id=tool_call_id,
+            questions=list(questions),
+            user_id=self.session.user_id,
+        )
+        await store.create_question(question)
+        future: asyncio.Future[AnswerQuestion] = asyncio.get_running_loop().create_future()
+        self._questions[question.id] = future
+        items = [q.model_dump(mode="json") for q in questions]
+        self.publish(
+            QuestionEvent(
+                self.session.id,
+                turn.message_id,
+                turn.user_message_id,
+                question_id=question.id,
+                questions=items,
+            )
+        )
+        self.publish_bus(
+            "question.asked", {"question": question.model_dump(mode="json")}
+        )
+        try:
+            async with asyncio.timeout(self.deps.settings.question_timeout):
+                answer = await future
+        except TimeoutError:
+            await store.resolve_question(question.id, "expired")
+            return None
+        except asyncio.CancelledError:
+            await asyncio.shield(store.resolve_question(question.id, "expired"))
+            raise
+        finally:
+            self._questions.pop(question.id, None)
+        if answer.rejected:
+            await store.resolve_question(question.id, "rejected")
+            self.publish_bus("question.rejected", {"question_id": question.id})
+            raise QuestionRejected(question.id)
+        answers = answer.answers or []
+        await store.resolve_question(question.id, "answered", answers)
+        self.publish_bus("question.replied", {"question_id": question.id, "answers": answers})
+        return answers
+
+    # -- titles ----------------------------------------------------------------------------
+
+    async def _generate_title(self, text: str | None, model: str | None) -> str:
+        if not text:
+            history = await self._load_history()
+            text = next((m.content for m in history if m.role == "user" and m.content), None)
+        if not text:
+            raise InvalidRequestError("the session has no message to make a title from", field="message")
+        settings = self.deps.settings
+        model = model or settings.title_model or self._session_model()
+        reply = await self.deps.llm.complete(
+            LLMRequest(
+                model=model,
+                messages=[
+                    {"role": "system", "content": TITLE_PROMPT},
+                    {"role": "user", "content": text[:4000]},
+                ],
+                max_tokens=64,
+                timeout=60.0,
+            )
+        )
+        title = _clean_title(reply) or _clean_title(text) or "New session"
+        updated = await self.deps.store.update_session(self.session.id, title=title)
+        if updated is not None:
+            self.session = updated
+            self.publish_bus("session.updated", {"info": updated.model_dump(mode="json")})
+        return title
+
+    def _session_model(self) -> str:
+        from opencode_api.actors._providers import resolve_model
+
+        return resolve_model(
+            self.session.provider_id, self.session.model_id, self.deps.settings.default_model
+        )[2]
+
+    # -- compaction ------------------------------------------------------------------------------
+
+    async def _compact(self, msg: Compact) -> bool:
+        store = self.deps.store
+        settings = self.deps.settings
+        state = await store.get_compaction_state(self.session.id)
+        self._history = None
+        history = await self._load_history()
+        keep = settings.compaction_keep_messages
+        older = history[:-keep] if len(history) > keep else []
+        if not older:
+            return False
+        await store.set_compaction_state(state.model_copy(update={"status": "running"}))
+        try:
+            summary_text = await self.deps.llm.complete(
+                LLMRequest(
+                    model=msg.model or self._session_model(),
+                    messages=[
+                        {"role": "system", "content": SUMMARY_PROMPT},
+                        {"role": "user", "content": transcript(older)},
+                    ],
+                    timeout=settings.llm_timeout,
+                )
+            )
+        except Exception as exc:
+            self._compaction_failed_at = len(history)
+            await store.set_compaction_state(
+                state.model_copy(update={"status": "failed", "last_error": str(exc)})
+            )
+            self.publish_bus("session.error", {"error": _error_dict(exc)})
+            if not msg.auto:
+                raise
+            return False
+        summary = Message(
+            id=new_id("msg"),
+            session_id=self.session.id,
+            role="assistant",
+            content=summary_text,
+            summary=True,
+        )
+        await store.apply_compaction(self.session.id, summary, [m.id for m in older])
+        self._compaction_failed_at = None
+        self._history = None
+        self.publish_bus(
+            "session.compacted", {"summary_message_id": summary.id, "compacted": len(older)}
+        )
+        return True
+
+
+def _clean_title(text: str) -> str:
+    line = next((ln.strip() for ln in text.strip().splitlines() if ln.strip()), "")
+    line = line.strip("\"'`*# ").rstrip(".")
+    if len(line) > 80:
+        line = line[:77].rstrip() + "..."
+    return line
+
+
+def _error_dict(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, LLMError):
+        data: dict[str, Any] = {"type": exc.type, "message": exc.message}
+        if exc.status is not None:
+            data["status"] = exc.status
+        return data
+    return {"type": "internal_error", "message": f"{type(exc).__name__}: {exc}"}

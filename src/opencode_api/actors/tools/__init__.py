@@ -1,0 +1,65 @@
+"""The agent's tools (webfetch, websearch, todowrite/todoread, question) and their registry."""
+
+from opencode_api.actors.tools._base import (
+    QuestionRejected,
+    Tool,
+    ToolContext,
+    ToolError,
+    ToolFactory,
+    ToolOutput,
+    ToolResult,
+)
+from opencode_api.actors.tools._question import QuestionParams, QuestionTool
+from opencode_api.actors.tools._registry import ToolRegistry, default_registry
+from opencode_api.actors.tools._search_backends import (
+    DdgsBackend,
+    ExaBackend,
+    SearchBackend,
+    SearchResult,
+)
+from opencode_api.actors.tools._ssrf import (
+    AddressBlocked,
+    AddressPolicy,
+    Lookup,
+    VettingResolver,
+    blocked_reason,
+)
+from opencode_api.actors.tools._todo import (
+    TodoReadParams,
+    TodoReadTool,
+    TodoWriteParams,
+    TodoWriteTool,
+)
+from opencode_api.actors.tools._webfetch import WebFetchParams, WebFetchTool
+from opencode_api.actors.tools._websearch import WebSearchParams, WebSearchTool
+
+__all__ = [
+    "AddressBlocked",
+    "AddressPolicy",
+    "DdgsBackend",
+    "ExaBackend",
+    "Lookup",
+    "QuestionParams",
+    "QuestionRejected",
+    "QuestionTool",
+    "SearchBackend",
+    "SearchResult",
+    "TodoReadParams",
+    "TodoReadTool",
+    "TodoWriteParams",
+    "TodoWriteTool",
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolFactory",
+    "ToolOutput",
+    "ToolRegistry",
+    "ToolResult",
+    "VettingResolver",
+    "WebFetchParams",
+    "WebFetchTool",
+    "WebSearchParams",
+    "WebSearchTool",
+    "blocked_reason",
+    "default_registry",
+]

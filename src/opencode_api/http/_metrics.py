@@ -1,0 +1,104 @@
+"""Prometheus metrics of one app: its own registry, so two apps in a process never collide."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+if TYPE_CHECKING:
+    from opencode_api.actors import Runtime
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Metrics:
+    """The server's metrics; supervisor gauges are read from ``Runtime.supervisor.stats()``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.runtime: Runtime | None = None
+        r = self.registry
+        self.live_sessions = Gauge(
+            "opencode_live_sessions", "Session actors currently active", registry=r
+        )
+        self.busy_sessions = Gauge(
+            "opencode_busy_sessions", "Sessions running a turn", registry=r
+        )
+        self.mailbox_depth = Gauge(
+            "opencode_mailbox_depth", "Messages waiting in all session mailboxes", registry=r
+        )
+        self.turns = Counter(
+            "opencode_turns", "Turns finished, by stop reason", ["stop_reason"], registry=r
+        )
+        self.tokens = Counter(
+            "opencode_tokens", "Tokens used by streamed turns", ["kind"], registry=r
+        )
+        self.cost = Counter("opencode_cost_usd", "Cost of streamed turns in USD", registry=r)
+        self.errors = Counter(
+            "opencode_errors", "Error responses and turn errors, by type", ["type"], registry=r
+        )
+        self.sse_subscribers = Gauge(
+            "opencode_sse_subscribers", "Open SSE streams, by route", ["route"], registry=r
+        )
+        self.request_latency = Histogram(
+            "opencode_http_request_duration_seconds",
+            "Time to the response headers (SSE) or the whole response, by route",
+            ["method", "route", "status"],
+            registry=r,
+        )
+
+    def collect_runtime(self) -> None:
+        if self.runtime is None:
+            return
+        stats = self.runtime.supervisor.stats()
+        self.live_sessions.set(stats.live)
+        self.busy_sessions.set(stats.busy)
+        self.mailbox_depth.set(stats.mailbox_depth_total)
+
+    def record_done(self, event: dict[str, Any]) -> None:
+        self.turns.labels(stop_reason=str(event.get("stop_reason", "unknown"))).inc()
+        usage = event.get("usage") or {}
+        for kind in ("input_tokens", "output_tokens", "reasoning_tokens"):
+            value = usage.get(kind)
+            if isinstance(value, int) and value > 0:
+                self.tokens.labels(kind=kind.removesuffix("_tokens")).inc(value)
+        cost = event.get("cost")
+        if isinstance(cost, int | float) and cost > 0:
+            self.cost.inc(cost)
+
+    def render(self) -> bytes:
+        self.collect_runtime()
+        return generate_latest(self.registry)
+
+    def middleware(self) -> Any:
+        @web.middleware
+        async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            started = time.perf_counter()
+            status = 500
+            try:
+                response = await handler(request)
+                status = response.status
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                route = request.match_info.route
+                name = route.resource.canonical if route.resource is not None else "unmatched"
+                self.request_latency.labels(request.method, name, str(status)).observe(
+                    time.perf_counter() - started
+                )
+
+        return metrics_middleware
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    from opencode_api.http._keys import METRICS
+
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,193 @@
+"""Route declarations and the OpenAPI 3.1 document built from them and their pydantic models."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
+
+from opencode_api._version import __version__
+from opencode_api.http._schemas import ErrorResponse, QuotaErrorResponse
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """One route: how aiohttp dispatches it and how OpenAPI describes it."""
+
+    method: str
+    path: str
+    name: str
+    handler: Handler
+    summary: str
+    tag: str
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    body_required: bool = False
+    response: Any = None  # a model, list[model], or None for a free-form object
+    status: int = 200
+    sse: bool = False
+    text: str | None = None  # a non-JSON media type of the response
+    errors: tuple[int, ...] = ()
+    headers: tuple[str, ...] = field(default=())
+
+
+def route(
+    method: str, path: str, *, name: str, summary: str, tag: str, **options: Any
+) -> Callable[[Handler], RouteSpec]:
+    def decorate(handler: Handler) -> RouteSpec:
+        return RouteSpec(method, path, name, handler, summary, tag, **options)
+
+    return decorate
+
+
+def add_routes(app: web.Application, specs: list[RouteSpec]) -> None:
+    for spec in specs:
+        app.router.add_route(spec.method, spec.path, spec.handler, name=spec.name)
+
+
+_ERROR_TEXT = {
+    400: "Invalid request (unparsable body or parameter)",
+    401: "Authentication required or invalid",
+    404: "Not found",
+    409: "The session is busy (busy=reject)",
+    413: "Request body too large",
+    422: "Invalid request (a field failed validation)",
+    429: "Quota exceeded or mailbox full",
+    503: "Unavailable (overloaded or shutting down)",
+}
+
+
+class _Schemas:
+    """Collects component schemas; every model is referenced by name."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def ref(self, annotation: Any) -> dict[str, Any]:
+        schema = TypeAdapter(annotation).json_schema(ref_template=REF, mode="serialization")
+        for name, definition in schema.pop("$defs", {}).items():
+            self.components.setdefault(name, definition)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            self.components.setdefault(annotation.__name__, schema)
+            return {"$ref": REF.format(model=annotation.__name__)}
+        return schema
+
+    def request_ref(self, model: type[BaseModel]) -> dict[str, Any]:
+        schema = model.model_json_schema(ref_template=REF, mode="validation")
+        for name, definition in schema.pop("$defs", {}).items():
+            self.components.setdefault(name, definition)
+        self.components.setdefault(model.__name__, schema)
+        return {"$ref": REF.format(model=model.__name__)}
+
+
+def _parameters(spec: RouteSpec) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    for segment in spec.path.split("/"):
+        if segment.startswith("{") and segment.endswith("}"):
+            string = {"type": "string"}
+            params.append({"name": segment[1:-1], "in": "path", "required": True, "schema": string})
+    if spec.query is not None:
+        schema = spec.query.model_json_schema(mode="validation")
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            prop = dict(prop)
+            description = prop.pop("description", None)
+            prop.pop("title", None)
+            param: dict[str, Any] = {
+                "name": name, "in": "query", "required": name in required, "schema": prop
+            }
+            if description:
+                param["description"] = description
+            params.append(param)
+    for header in spec.headers:
+        params.append(
+            {"name": header, "in": "header", "required": False, "schema": {"type": "string"}}
+        )
+    return params
+
+
+def _sse_description(spec: RouteSpec) -> str:
+    if spec.name == "events":
+        return (
+            "Server-Sent Events: first `server.connected`, then `{type, properties}` frames; "
+            "`: ping` comments keep the stream open."
+        )
+    return (
+        "Server-Sent Events: `id: <seq>`, `event: <type>`, `data: <JSON event>` frames; after "
+        "`done` or `error` a final `data: [DONE]` frame; `: ping` comments keep the stream open."
+    )
+
+
+def build_openapi(specs: list[RouteSpec], *, security: bool = True) -> dict[str, Any]:
+    schemas = _Schemas()
+    error_ref = schemas.ref(ErrorResponse)
+    quota_ref = schemas.ref(QuotaErrorResponse)
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        operation: dict[str, Any] = {
+            "operationId": spec.name,
+            "summary": spec.summary,
+            "tags": [spec.tag],
+        }
+        params = _parameters(spec)
+        if params:
+            operation["parameters"] = params
+        if spec.body is not None:
+            operation["requestBody"] = {
+                "required": spec.body_required,
+                "content": {"application/json": {"schema": schemas.request_ref(spec.body)}},
+            }
+        responses: dict[str, Any] = {}
+        if spec.sse:
+            responses[str(spec.status)] = {
+                "description": _sse_description(spec),
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        elif spec.text is not None:
+            responses[str(spec.status)] = {
+                "description": "OK",
+                "content": {spec.text: {"schema": {"type": "string"}}},
+            }
+        else:
+            schema = schemas.ref(spec.response) if spec.response is not None else {"type": "object"}
+            responses[str(spec.status)] = {
+                "description": "OK",
+                "content": {"application/json": {"schema": schema}},
+            }
+        codes = set(spec.errors)
+        if spec.path != "/health":
+            codes.add(401)
+        for code in sorted(codes):
+            ref = quota_ref if code == 429 and spec.name == "send_message" else error_ref
+            responses[str(code)] = {
+                "description": _ERROR_TEXT.get(code, "Error"),
+                "content": {"application/json": {"schema": ref}},
+            }
+        operation["responses"] = responses
+        if spec.path == "/health":
+            operation["security"] = []
+        paths.setdefault(spec.path, {})[spec.method.lower()] = operation
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "opencode-api",
+            "version": __version__,
+            "description": "An actor-based LLM agent API server: sessions, turns streamed as "
+            "Server-Sent Events, tools, cost and quota.",
+        },
+        "paths": paths,
+        "components": {"schemas": dict(sorted(schemas.components.items()))},
+    }
+    if security:
+        document["components"]["securitySchemes"] = {
+            "basic": {"type": "http", "scheme": "basic"},
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        }
+        document["security"] = [{}, {"basic": []}, {"bearer": []}]
+    return document

@@ -1,0 +1,158 @@
+"""Request and response bodies of the HTTP API as pydantic models (validation and OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from opencode_api.store import Message
+
+# -- requests -------------------------------------------------------------------------------------
+
+
+class _Request(BaseModel):
+    # Unknown fields are ignored, as the replaced FastAPI service did: old clients keep working.
+    model_config = ConfigDict(extra="ignore")
+
+
+class CreateSessionRequest(_Request):
+    title: str | None = None
+    provider_id: str | None = None
+    model_id: str | None = None
+    system: str | None = None
+
+
+class UpdateSessionRequest(_Request):
+    title: str | None = None
+
+
+class MessageRequest(_Request):
+    """A user message that starts (or queues) a turn."""
+
+    content: str = Field(min_length=1, description="The user's message; must not be blank.")
+    provider_id: str | None = None
+    model_id: str | None = Field(
+        default=None,
+        description="A model id of the provider, or a full LiteLLM model string "
+        "such as `openai/gpt-4o-mini` (then provider_id may be omitted).",
+    )
+    system: str | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    tools_enabled: bool = True
+    max_steps: int | None = Field(default=None, ge=1, description="Default 50.")
+
+
+class GenerateTitleRequest(_Request):
+    message: str | None = None
+    model_id: str | None = None
+
+
+class CompactRequest(_Request):
+    model_id: str | None = None
+
+
+class QuestionReplyRequest(_Request):
+    answers: list[list[str]] = Field(description="One list of chosen labels per question.")
+
+
+# -- query parameters -----------------------------------------------------------------------------
+
+
+class SessionListQuery(_Request):
+    limit: int | None = Field(default=None, ge=0)
+    offset: int = Field(default=0, ge=0)
+
+
+class MessageListQuery(_Request):
+    limit: int | None = Field(default=None, ge=0)
+    offset: int = Field(default=0, ge=0)
+    order: Literal["asc", "desc"] = "asc"
+
+
+class SendQuery(_Request):
+    busy: Literal["queue", "reject"] = "queue"
+
+
+class StreamQuery(_Request):
+    after: int | None = Field(default=None, ge=0)
+
+
+class EventQuery(_Request):
+    session_id: str | None = None
+
+
+class QuestionListQuery(_Request):
+    session_id: str | None = None
+
+
+# -- responses ------------------------------------------------------------------------------------
+
+
+def _with_stop_reason(schema: dict[str, Any]) -> None:
+    schema.setdefault("properties", {})["stop_reason"] = {
+        "anyOf": [{"type": "string"}, {"type": "null"}],
+        "description": "The same as `finish` (both names are in use by clients).",
+    }
+    required = schema.setdefault("required", [])
+    if "stop_reason" not in required:
+        required.append("stop_reason")
+
+
+class MessageOut(Message):
+    """A stored message as listed: the stored fields plus ``stop_reason`` (see ``message_json``)."""
+
+    model_config = ConfigDict(json_schema_extra=_with_stop_reason)
+
+
+class MessagePageOut(BaseModel):
+    messages: list[MessageOut]
+    total_count: int
+    limit: int | None
+    offset: int
+
+
+class SuccessResponse(BaseModel):
+    success: bool = True
+
+
+class AbortResponse(BaseModel):
+    cancelled: bool
+
+
+class TitleResponse(BaseModel):
+    title: str
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    error: ErrorDetail
+
+
+class QuotaErrorResponse(BaseModel):
+    error: ErrorDetail
+    usage: dict[str, Any]
+    limits: dict[str, Any]
+    resets_at: str
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """A message as API.md lists it: the stored fields plus ``stop_reason``."""
+    data: dict[str, Any] = message.model_dump(mode="json")
+    data["stop_reason"] = message.finish
+    return data

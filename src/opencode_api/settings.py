@@ -1,0 +1,101 @@
+"""Configuration from the environment (and a ``.env`` file when present)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+# A comma-separated list in the environment (``a.example,b.example``).
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
+
+
+class Settings(BaseSettings):
+    """Every knob of the server and the runtime. Names are the environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # -- server ---------------------------------------------------------------------------
+    host: str = "0.0.0.0"
+    port: int = 7860
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    access_log: bool = False
+    cors_origins: CsvList = Field(default_factory=list)
+    client_max_size: int = 4 * 1024 * 1024
+    shutdown_grace: float = 10.0
+    sse_heartbeat: float = 15.0
+    sse_write_timeout: float = 10.0
+
+    # -- storage --------------------------------------------------------------------------
+    database_url: str | None = None
+    supabase_url: str | None = None
+    supabase_key: SecretStr | None = None
+    pg_statement_cache_size: int | None = None
+
+    # -- auth and quota ---------------------------------------------------------------------
+    opencode_server_password: SecretStr | None = None
+    opencode_server_username: str = "opencode"
+    supabase_jwt_secret: SecretStr | None = None
+    auth_required: bool = False
+    jwks_cache_ttl: float = 600.0
+    daily_token_limit: int | None = None
+    daily_request_limit: int | None = None
+    # Tokens held per turn while it runs when the request gives no max_tokens.
+    quota_reserve_tokens: int = 4096
+
+    # -- models -----------------------------------------------------------------------------
+    default_model: str = "openai/gpt-4o-mini"
+    title_model: str | None = None
+    # Generate a title after the first turn of an untitled session.
+    auto_title: bool = True
+    anthropic_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    gemini_api_key: SecretStr | None = None
+    openai_api_base: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_BASE", "OPENAI_BASE_URL")
+    )
+    anthropic_api_base: str | None = None
+    llm_fast_path: Literal["auto", "off"] = "auto"
+    llm_timeout: float = 600.0
+    llm_max_retries: int = 4
+    llm_retry_base_delay: float = 1.0
+    llm_retry_max_delay: float = 30.0
+
+    # -- agent loop and sessions ------------------------------------------------------------------
+    max_steps: int = 50
+    compaction_threshold: int = 50
+    compaction_context_ratio: float = 0.85
+    compaction_keep_messages: int = 6
+    tool_output_prune_tokens: int = 40_000
+    mailbox_size: int = 100
+    outbox_size: int = 4096
+    max_live_sessions: int | None = 100_000
+    session_idle_ttl: float = 600.0
+    question_timeout: float = 300.0
+
+    # -- tools ------------------------------------------------------------------------------
+    exa_api_key: SecretStr | None = None
+    exa_api_base: str = "https://api.exa.ai"
+    websearch_backend: Literal["auto", "exa", "ddgs"] = "auto"
+    webfetch_allow_hosts: CsvList = Field(default_factory=list)
+    webfetch_max_bytes: int = 5 * 1024 * 1024
+
+    def resolved_database_url(self) -> str:
+        """``DATABASE_URL``; else Supabase REST when configured; else the SQLite default."""
+        if self.database_url:
+            return self.database_url
+        if self.supabase_url and self.supabase_key:
+            return "supabase:"
+        return "sqlite:///./data/opencode.db"

@@ -1,0 +1,60 @@
+"""Persistence behind one protocol: SQLite (default), PostgreSQL, Supabase REST."""
+
+from opencode_api.store._errors import (
+    MigrationError,
+    StoreConflict,
+    StoreError,
+    StoreNotOpen,
+    UnsupportedDatabaseURL,
+)
+from opencode_api.store._factory import open_store
+from opencode_api.store._models import (
+    CompactionState,
+    DailyUsage,
+    Message,
+    MessagePage,
+    ModelCost,
+    Part,
+    Question,
+    QuestionItem,
+    QuestionOption,
+    Reservation,
+    Session,
+    SessionCost,
+    StepRecord,
+    Todo,
+    Usage,
+)
+from opencode_api.store._postgres import PostgresStore
+from opencode_api.store._protocol import Order, Store
+from opencode_api.store._sqlite import SqliteStore
+from opencode_api.store._supabase import SupabaseStore
+
+__all__ = [
+    "CompactionState",
+    "DailyUsage",
+    "Message",
+    "MessagePage",
+    "MigrationError",
+    "ModelCost",
+    "Order",
+    "Part",
+    "PostgresStore",
+    "Question",
+    "QuestionItem",
+    "QuestionOption",
+    "Reservation",
+    "Session",
+    "SessionCost",
+    "SqliteStore",
+    "StepRecord",
+    "Store",
+    "StoreConflict",
+    "StoreError",
+    "StoreNotOpen",
+    "SupabaseStore",
+    "Todo",
+    "UnsupportedDatabaseURL",
+    "Usage",
+    "open_store",
+]

@@ -1,0 +1,34 @@
+"""The store's branch of the exception tree.
+
+    OpenCodeError
+    └── StoreError                     store/: any persistence failure
+        ├── UnsupportedDatabaseURL     open_store() got a URL scheme it does not know
+        ├── StoreNotOpen               a method was called before open() or after close()
+        ├── MigrationError             a schema migration failed (the cause is chained)
+        └── StoreConflict              a write violated a constraint (duplicate id, missing row)
+"""
+
+from __future__ import annotations
+
+# runtime/__init__ does not re-export it yet; same class either way.
+from opencode_api.runtime._errors import OpenCodeError
+
+
+class StoreError(OpenCodeError):
+    """A persistence operation failed; the database driver's error is chained as the cause."""
+
+
+class UnsupportedDatabaseURL(StoreError, ValueError):
+    """``open_store()`` does not know the URL's scheme."""
+
+
+class StoreNotOpen(StoreError):
+    """The store was used before ``open()`` or after ``close()``."""
+
+
+class MigrationError(StoreError):
+    """Applying a schema migration failed; nothing of that migration was kept."""
+
+
+class StoreConflict(StoreError):
+    """A write violated a constraint (duplicate id, unknown session or message); nothing was kept."""

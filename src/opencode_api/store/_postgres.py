@@ -1,0 +1,160 @@
+"""PostgreSQL backend (asyncpg pool): the backend for several server processes."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from opencode_api.store._errors import MigrationError, StoreConflict, StoreError, StoreNotOpen
+from opencode_api.store._migrations import load_migrations
+from opencode_api.store._sql import Conn, Row, SqlStore
+
+if TYPE_CHECKING:
+    # asyncpg is the optional "postgres" extra: imported when a PostgresStore opens, not before.
+    import asyncpg
+
+# Any constant shared by every opencode-api process; it names the migration lock.
+_MIGRATION_LOCK_KEY = 0x6F70656E636F6465  # "opencode"
+_PLACEHOLDER = re.compile(r"\?")
+
+
+@functools.lru_cache(maxsize=512)
+def _to_dollar(sql: str) -> str:
+    """``?`` placeholders (the shared SQL) to ``$1, $2, ...`` (asyncpg)."""
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+def _rows_changed(status: str) -> int:
+    # asyncpg returns the command tag: "UPDATE 3", "DELETE 0", "INSERT 0 1".
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class _PgConn:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return _rows_changed(await self._conn.execute(_to_dollar(sql), *args))
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return list(await self._conn.fetch(_to_dollar(sql), *args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        row: Row | None = await self._conn.fetchrow(_to_dollar(sql), *args)
+        return row
+
+
+class PostgresStore(SqlStore):
+    """Same schema as SQLite in the Postgres dialect (timestamptz, jsonb). Every multi-statement
+    write is one transaction; works through a transaction-mode pooler (Supabase's Supavisor on
+    port 6543, PgBouncer) with ``statement_cache_size=0``."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        statement_cache_size: int = 100,
+        min_size: int = 1,
+        max_size: int = 10,
+        command_timeout: float | None = 60.0,
+    ) -> None:
+        self.dsn = dsn
+        self._statement_cache_size = statement_cache_size
+        self._min_size = min_size
+        self._max_size = max_size
+        self._command_timeout = command_timeout
+        self._pool: asyncpg.Pool | None = None
+
+    def __repr__(self) -> str:
+        return "PostgresStore(<dsn>)"  # the DSN may hold a password
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        import asyncpg
+        pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            statement_cache_size=self._statement_cache_size,
+            command_timeout=self._command_timeout,
+        )
+        try:
+            await self._migrate(pool)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def _migrate(self, pool: asyncpg.Pool) -> None:
+        import asyncpg
+        migrations = load_migrations("postgres")
+        async with pool.acquire() as conn:
+            try:
+                # One transaction under a transaction-scoped advisory lock: a second process
+                # waits here, then finds the versions recorded. Unlike a session lock it also
+                # holds through a transaction-mode pooler.
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY)
+                    await conn.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                        "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                    )
+                    applied = {
+                        r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")
+                    }
+                    for migration in migrations:
+                        if migration.version in applied:
+                            continue
+                        await conn.execute(migration.sql)
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                            migration.version,
+                            migration.name,
+                        )
+            except asyncpg.PostgresError as exc:
+                raise MigrationError(f"PostgreSQL migration failed: {exc}") from exc
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    def _open_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreNotOpen("PostgresStore is not open: await store.open() first")
+        return self._pool
+
+    @asynccontextmanager
+    async def _transaction(self, **options: Any) -> AsyncIterator[Conn]:
+        import asyncpg
+        try:
+            async with self._open_pool().acquire() as conn, conn.transaction(**options):
+                yield _PgConn(conn)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise StoreConflict(f"PostgreSQL: {exc}") from exc
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"PostgreSQL: {exc}") from exc
+
+    def _write(self) -> AbstractAsyncContextManager[Conn]:
+        return self._transaction()
+
+    def _read(self) -> AbstractAsyncContextManager[Conn]:
+        # Repeatable read: a page and its total_count come from one snapshot.
+        return self._transaction(isolation="repeatable_read", readonly=True)
+
+    def _ts(self, value: datetime) -> Any:
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+    def _from_ts(self, value: Any) -> datetime:
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)

@@ -1,0 +1,165 @@
+"""The one async protocol every storage backend implements (SQLite, PostgreSQL, Supabase REST)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+from opencode_api.store._models import (
+    CompactionState,
+    DailyUsage,
+    Message,
+    MessagePage,
+    MessageStatus,
+    Part,
+    Question,
+    QuestionStatus,
+    Reservation,
+    Session,
+    SessionCost,
+    SessionStatus,
+    StepRecord,
+    Todo,
+)
+
+Order = Literal["asc", "desc"]
+
+_UNSET: object = object()
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence for sessions and everything in them.
+
+    Every method taking ``user_id`` scopes the call to that user when it is not None: a session of
+    another user is simply not found (``None``/``False``/empty). IDs are made by the caller.
+    Timestamps are timezone-aware UTC datetimes.
+    """
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect and apply pending schema migrations (safe when two processes start at once)."""
+
+    async def close(self) -> None: ...
+
+    # -- sessions ----------------------------------------------------------------------------
+    async def create_session(self, session: Session) -> Session: ...
+
+    async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session | None:
+        ...
+
+    async def list_sessions(
+        self, *, user_id: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Session]:
+        """Newest ``updated_at`` first."""
+
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        title: str | None = None,
+        provider_id: str | None = None,
+        model_id: str | None = None,
+        status: SessionStatus | None = None,
+    ) -> Session | None:
+        """Set the fields given (None leaves a field as it is) and bump ``updated_at``."""
+
+    async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
+        """Delete the session with its messages, parts, todos, questions and compaction state."""
+
+    # -- messages ----------------------------------------------------------------------------
+    async def append_message(self, message: Message) -> Message:
+        """Insert a message with its parts; the session's ``message_count``/``updated_at`` follow."""
+
+    async def save_step(self, step: StepRecord) -> None:
+        """Write one finished step atomically (see StepRecord); all or nothing."""
+
+    async def upsert_part(self, part: Part) -> None: ...
+
+    async def get_message(self, message_id: str) -> Message | None: ...
+
+    async def set_message_status(
+        self, message_id: str, status: MessageStatus, *, error: dict[str, object] | None = None
+    ) -> None: ...
+
+    async def list_messages(
+        self,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        order: Order = "asc",
+        include_compacted: bool = True,
+    ) -> MessagePage | None:
+        """A page with parts; ``total_count`` is counted by the database. None: no such session.
+
+        Ordered by (created_at, id), so a page is stable while new messages arrive.
+        """
+
+    async def mark_interrupted(self) -> int:
+        """Mark messages left ``running`` or ``queued`` by a dead process ``interrupted``.
+
+        Also resets sessions left ``busy`` to ``idle``. Returns how many messages were marked.
+        """
+
+    # -- cost ----------------------------------------------------------------------------------
+    async def get_session_cost(
+        self, session_id: str, *, user_id: str | None = None
+    ) -> SessionCost | None: ...
+
+    # -- todos ---------------------------------------------------------------------------------
+    async def get_todos(self, session_id: str) -> list[Todo]: ...
+
+    async def set_todos(self, session_id: str, todos: Sequence[Todo]) -> None: ...
+
+    # -- questions -----------------------------------------------------------------------------
+    async def create_question(self, question: Question) -> Question: ...
+
+    async def get_question(self, question_id: str, *, user_id: str | None = None) -> Question | None:
+        ...
+
+    async def list_questions(
+        self, *, session_id: str | None = None, user_id: str | None = None
+    ) -> list[Question]:
+        """Pending questions only, oldest first."""
+
+    async def resolve_question(
+        self, question_id: str, status: QuestionStatus, answers: list[list[str]] | None = None
+    ) -> bool:
+        """Move a pending question to a final status; False if it was not pending."""
+
+    # -- compaction ----------------------------------------------------------------------------
+    async def get_compaction_state(self, session_id: str) -> CompactionState: ...
+
+    async def set_compaction_state(self, state: CompactionState) -> None: ...
+
+    async def apply_compaction(
+        self, session_id: str, summary: Message, compacted_ids: Sequence[str]
+    ) -> None:
+        """In one transaction: insert the summary message, flag ``compacted_ids`` compacted,
+        bump compaction_count and last_compacted_at, clear last_error, status idle."""
+
+    # -- per-user daily usage (quota) ------------------------------------------------------------
+    async def reserve_usage(
+        self,
+        user_id: str,
+        day: str,
+        *,
+        tokens: int,
+        token_limit: int | None,
+        request_limit: int | None,
+    ) -> Reservation | None:
+        """Atomically hold ``tokens`` and one request for the day if it keeps
+        used + reserved within the limits (None = no limit); None when it would not."""
+
+    async def settle_usage(
+        self, reservation: Reservation, *, input_tokens: int, output_tokens: int
+    ) -> None:
+        """Replace the reservation by the real figures (counts the request)."""
+
+    async def release_usage(self, reservation: Reservation) -> None:
+        """Drop the reservation without counting anything (the turn never ran)."""
+
+    async def get_daily_usage(self, user_id: str, day: str) -> DailyUsage: ...

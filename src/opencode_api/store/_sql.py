@@ -1,0 +1,750 @@
+"""The SQL both relational backends share: every Store method written once over a tiny connection
+seam, with the dialect differences (placeholders, timestamps, LIMIT) left to SQLite and Postgres."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from ulid import ULID
+
+from opencode_api.store._errors import StoreConflict
+from opencode_api.store._models import (
+    CompactionState,
+    DailyUsage,
+    Message,
+    MessagePage,
+    MessageStatus,
+    ModelCost,
+    Part,
+    Question,
+    QuestionItem,
+    QuestionStatus,
+    Reservation,
+    Session,
+    SessionCost,
+    SessionStatus,
+    StepRecord,
+    Todo,
+    Usage,
+    utcnow,
+)
+from opencode_api.store._protocol import Order
+
+Row = Mapping[str, Any]
+
+INTERRUPTED_ERROR: dict[str, object] = {
+    "type": "interrupted",
+    "message": "the process running this turn stopped before it finished",
+}
+
+_SESSION_COLUMNS = (
+    "id, user_id, title, provider_id, model_id, system, status, message_count, total_cost, "
+    "total_input_tokens, total_output_tokens, created_at, updated_at"
+)
+_MESSAGE_COLUMNS = (
+    "id, session_id, role, created_at, content, provider_id, model_id, usage, cost, priced, "
+    "finish, error, status, parent_id, compacted, summary"
+)
+_PART_COLUMNS = (
+    "id, message_id, session_id, type, content, tool_call_id, tool_name, tool_args, tool_output, "
+    "tool_status, metadata, created_at"
+)
+_INSERT_PART = (
+    f"INSERT INTO message_parts ({_PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET type = excluded.type, content = excluded.content, "
+    "tool_call_id = excluded.tool_call_id, tool_name = excluded.tool_name, "
+    "tool_args = excluded.tool_args, tool_output = excluded.tool_output, "
+    "tool_status = excluded.tool_status, metadata = excluded.metadata"
+)
+_UPSERT_MESSAGE = (
+    f"INSERT INTO messages ({_MESSAGE_COLUMNS}, step_count) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
+    "ON CONFLICT (id) DO UPDATE SET content = excluded.content, "
+    "provider_id = excluded.provider_id, model_id = excluded.model_id, usage = excluded.usage, "
+    "cost = excluded.cost, priced = excluded.priced, finish = excluded.finish, "
+    "error = excluded.error, status = excluded.status, step_count = messages.step_count + 1"
+)
+
+
+class Conn(Protocol):
+    """The few calls the shared SQL needs from a driver connection (``?`` placeholders)."""
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement; the number of rows it changed."""
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+
+
+def new_reservation_id() -> str:
+    return f"rsv_{ULID()}"
+
+
+def dump_json(value: object) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def load_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+class SqlStore(ABC):
+    """Every Store method in SQL understood by both SQLite (>= 3.35) and PostgreSQL."""
+
+    # SQLite needs a LIMIT before an OFFSET; -1 means none. Postgres takes OFFSET alone.
+    _NO_LIMIT = ""
+
+    # -- what a dialect provides ---------------------------------------------------------------
+    @abstractmethod
+    def _write(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection inside a write transaction: committed on exit, rolled back on error."""
+
+    @abstractmethod
+    def _read(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection inside a read-only transaction (one snapshot for several queries)."""
+
+    @abstractmethod
+    def _ts(self, value: datetime) -> Any:
+        """A timestamp as the driver stores it."""
+
+    @abstractmethod
+    def _from_ts(self, value: Any) -> datetime: ...
+
+    # -- conversions -----------------------------------------------------------------------------
+    def _opt_ts(self, value: Any) -> datetime | None:
+        return None if value is None else self._from_ts(value)
+
+    def _session(self, r: Row) -> Session:
+        return Session(
+            id=r["id"],
+            user_id=r["user_id"],
+            title=r["title"],
+            provider_id=r["provider_id"],
+            model_id=r["model_id"],
+            system=r["system"],
+            status=r["status"],
+            message_count=r["message_count"],
+            total_cost=r["total_cost"],
+            total_input_tokens=r["total_input_tokens"],
+            total_output_tokens=r["total_output_tokens"],
+            created_at=self._from_ts(r["created_at"]),
+            updated_at=self._from_ts(r["updated_at"]),
+        )
+
+    def _part(self, r: Row) -> Part:
+        return Part(
+            id=r["id"],
+            message_id=r["message_id"],
+            session_id=r["session_id"],
+            type=r["type"],
+            content=r["content"],
+            tool_call_id=r["tool_call_id"],
+            tool_name=r["tool_name"],
+            tool_args=load_json(r["tool_args"]),
+            tool_output=r["tool_output"],
+            tool_status=r["tool_status"],
+            metadata=load_json(r["metadata"]) or {},
+            created_at=self._from_ts(r["created_at"]),
+        )
+
+    def _message(self, r: Row, parts: list[Part]) -> Message:
+        usage = load_json(r["usage"])
+        return Message(
+            id=r["id"],
+            session_id=r["session_id"],
+            role=r["role"],
+            created_at=self._from_ts(r["created_at"]),
+            content=r["content"],
+            provider_id=r["provider_id"],
+            model_id=r["model_id"],
+            usage=None if usage is None else Usage.model_validate(usage),
+            cost=r["cost"],
+            priced=bool(r["priced"]),
+            finish=r["finish"],
+            error=load_json(r["error"]),
+            status=r["status"],
+            parent_id=r["parent_id"],
+            parts=parts,
+            compacted=bool(r["compacted"]),
+            summary=bool(r["summary"]),
+        )
+
+    def _question(self, r: Row) -> Question:
+        return Question(
+            id=r["id"],
+            session_id=r["session_id"],
+            message_id=r["message_id"],
+            tool_call_id=r["tool_call_id"],
+            questions=[QuestionItem.model_validate(q) for q in load_json(r["questions"])],
+            created_at=self._from_ts(r["created_at"]),
+            status=r["status"],
+            answers=load_json(r["answers"]),
+            user_id=r["user_id"],
+        )
+
+    def _message_args(self, m: Message) -> tuple[Any, ...]:
+        return (
+            m.id,
+            m.session_id,
+            m.role,
+            self._ts(m.created_at),
+            m.content,
+            m.provider_id,
+            m.model_id,
+            None if m.usage is None else dump_json(m.usage.model_dump()),
+            m.cost,
+            m.priced,
+            m.finish,
+            dump_json(m.error),
+            m.status,
+            m.parent_id,
+            m.compacted,
+            m.summary,
+        )
+
+    def _part_args(self, p: Part) -> tuple[Any, ...]:
+        return (
+            p.id,
+            p.message_id,
+            p.session_id,
+            p.type,
+            p.content,
+            p.tool_call_id,
+            p.tool_name,
+            dump_json(p.tool_args),
+            p.tool_output,
+            p.tool_status,
+            dump_json(p.metadata),
+            self._ts(p.created_at),
+        )
+
+    def _page_clause(self, limit: int | None, offset: int, args: list[Any]) -> str:
+        sql = ""
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        elif offset:
+            sql += f" {self._NO_LIMIT}"
+        if offset:
+            sql += " OFFSET ?"
+            args.append(offset)
+        return sql
+
+    @staticmethod
+    def _marks(n: int) -> str:
+        return ", ".join("?" * n)
+
+    async def _parts_of(self, conn: Conn, message_ids: Sequence[str]) -> dict[str, list[Part]]:
+        by_message: dict[str, list[Part]] = {mid: [] for mid in message_ids}
+        if not message_ids:
+            return by_message
+        rows = await conn.fetch(
+            f"SELECT {_PART_COLUMNS} FROM message_parts "
+            f"WHERE message_id IN ({self._marks(len(message_ids))}) "
+            "ORDER BY message_id, created_at, id",
+            *message_ids,
+        )
+        for r in rows:
+            by_message[r["message_id"]].append(self._part(r))
+        return by_message
+
+    async def _session_exists(self, conn: Conn, session_id: str, user_id: str | None) -> bool:
+        sql, args = "SELECT 1 AS one FROM sessions WHERE id = ?", [session_id]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        return await conn.fetchrow(sql, *args) is not None
+
+    async def _insert_message(self, conn: Conn, message: Message) -> None:
+        await conn.execute(
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            *self._message_args(message),
+        )
+        for part in message.parts:
+            await conn.execute(_INSERT_PART, *self._part_args(part))
+        changed = await conn.execute(
+            "UPDATE sessions SET message_count = message_count + 1, updated_at = ? WHERE id = ?",
+            self._ts(utcnow()),
+            message.session_id,
+        )
+        if not changed:
+            raise StoreConflict(f"session {message.session_id} does not exist")
+
+    # -- sessions ------------------------------------------------------------------------------
+    async def create_session(self, session: Session) -> Session:
+        async with self._write() as conn:
+            await conn.execute(
+                f"INSERT INTO sessions ({_SESSION_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                session.id,
+                session.user_id,
+                session.title,
+                session.provider_id,
+                session.model_id,
+                session.system,
+                session.status,
+                session.message_count,
+                session.total_cost,
+                session.total_input_tokens,
+                session.total_output_tokens,
+                self._ts(session.created_at),
+                self._ts(session.updated_at),
+            )
+        return session
+
+    async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session | None:
+        sql, args = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", [session_id]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        async with self._read() as conn:
+            row = await conn.fetchrow(sql, *args)
+        return None if row is None else self._session(row)
+
+    async def list_sessions(
+        self, *, user_id: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Session]:
+        sql, args = f"SELECT {_SESSION_COLUMNS} FROM sessions", []
+        if user_id is not None:
+            sql += " WHERE user_id = ?"
+            args.append(user_id)
+        sql += " ORDER BY updated_at DESC, id DESC" + self._page_clause(limit, offset, args)
+        async with self._read() as conn:
+            rows = await conn.fetch(sql, *args)
+        return [self._session(r) for r in rows]
+
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        title: str | None = None,
+        provider_id: str | None = None,
+        model_id: str | None = None,
+        status: SessionStatus | None = None,
+    ) -> Session | None:
+        sets, args = ["updated_at = ?"], [self._ts(utcnow())]
+        for column, value in (
+            ("title", title),
+            ("provider_id", provider_id),
+            ("model_id", model_id),
+            ("status", status),
+        ):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+        sql = f"UPDATE sessions SET {', '.join(sets)} WHERE id = ?"
+        args.append(session_id)
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        async with self._write() as conn:
+            row = await conn.fetchrow(sql + f" RETURNING {_SESSION_COLUMNS}", *args)
+        return None if row is None else self._session(row)
+
+    async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
+        # Messages, parts, todos, questions, compaction and cost roll-ups go by ON DELETE CASCADE.
+        sql, args = "DELETE FROM sessions WHERE id = ?", [session_id]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        async with self._write() as conn:
+            return await conn.execute(sql, *args) > 0
+
+    # -- messages ------------------------------------------------------------------------------
+    async def append_message(self, message: Message) -> Message:
+        async with self._write() as conn:
+            await self._insert_message(conn, message)
+        return message
+
+    async def save_step(self, step: StepRecord) -> None:
+        m = step.message
+        u = step.usage_delta
+        async with self._write() as conn:
+            before = await conn.fetchrow("SELECT step_count FROM messages WHERE id = ?", m.id)
+            await conn.execute(_UPSERT_MESSAGE, *self._message_args(m))
+            for part in step.parts:
+                await conn.execute(_INSERT_PART, *self._part_args(part))
+            changed = await conn.execute(
+                "UPDATE sessions SET total_cost = total_cost + ?, "
+                "total_input_tokens = total_input_tokens + ?, "
+                "total_output_tokens = total_output_tokens + ?, "
+                "message_count = message_count + ?, updated_at = ? WHERE id = ?",
+                step.cost_delta,
+                u.input_tokens,
+                u.output_tokens,
+                1 if before is None else 0,
+                self._ts(utcnow()),
+                m.session_id,
+            )
+            if not changed:
+                raise StoreConflict(f"session {m.session_id} does not exist")
+            first_step = before is None or before["step_count"] == 0
+            await conn.execute(
+                "INSERT INTO session_model_usage (session_id, provider_id, model_id, cost, "
+                "input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, "
+                "cache_write_tokens, messages, priced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (session_id, provider_id, model_id) DO UPDATE SET "
+                "cost = session_model_usage.cost + excluded.cost, "
+                "input_tokens = session_model_usage.input_tokens + excluded.input_tokens, "
+                "output_tokens = session_model_usage.output_tokens + excluded.output_tokens, "
+                "reasoning_tokens = session_model_usage.reasoning_tokens "
+                "+ excluded.reasoning_tokens, "
+                "cache_read_tokens = session_model_usage.cache_read_tokens "
+                "+ excluded.cache_read_tokens, "
+                "cache_write_tokens = session_model_usage.cache_write_tokens "
+                "+ excluded.cache_write_tokens, "
+                "messages = session_model_usage.messages + excluded.messages, "
+                "priced = session_model_usage.priced AND excluded.priced",
+                m.session_id,
+                m.provider_id or "",
+                m.model_id or "",
+                step.cost_delta,
+                u.input_tokens,
+                u.output_tokens,
+                u.reasoning_tokens,
+                u.cache_read_tokens,
+                u.cache_write_tokens,
+                1 if first_step else 0,
+                m.priced,
+            )
+
+    async def upsert_part(self, part: Part) -> None:
+        async with self._write() as conn:
+            await conn.execute(_INSERT_PART, *self._part_args(part))
+
+    async def get_message(self, message_id: str) -> Message | None:
+        async with self._read() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", message_id
+            )
+            if row is None:
+                return None
+            parts = await self._parts_of(conn, [message_id])
+        return self._message(row, parts[message_id])
+
+    async def set_message_status(
+        self, message_id: str, status: MessageStatus, *, error: dict[str, object] | None = None
+    ) -> None:
+        async with self._write() as conn:
+            if error is None:
+                await conn.execute("UPDATE messages SET status = ? WHERE id = ?", status, message_id)
+            else:
+                await conn.execute(
+                    "UPDATE messages SET status = ?, error = ? WHERE id = ?",
+                    status,
+                    dump_json(error),
+                    message_id,
+                )
+
+    async def list_messages(
+        self,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        order: Order = "asc",
+        include_compacted: bool = True,
+    ) -> MessagePage | None:
+        direction = "DESC" if order == "desc" else "ASC"
+        where, args = "session_id = ?", [session_id]
+        if not include_compacted:
+            where += " AND compacted = FALSE"
+        page_args = list(args)
+        # A deferred join: the page's ids come from the (session_id, created_at, id) index alone,
+        # so skipping `offset` entries touches index pages only; full rows are read for the page.
+        page_sql = (
+            f"SELECT m.{_MESSAGE_COLUMNS.replace(', ', ', m.')} FROM "
+            f"(SELECT id, created_at FROM messages WHERE {where} "
+            f"ORDER BY created_at {direction}, id {direction}"
+            f"{self._page_clause(limit, offset, page_args)}) AS p "
+            f"JOIN messages m ON m.id = p.id ORDER BY p.created_at {direction}, p.id {direction}"
+        )
+        async with self._read() as conn:
+            if not await self._session_exists(conn, session_id, user_id):
+                return None
+            count = await conn.fetchrow(f"SELECT COUNT(*) AS n FROM messages WHERE {where}", *args)
+            rows = await conn.fetch(page_sql, *page_args)
+            parts = await self._parts_of(conn, [r["id"] for r in rows])
+        return MessagePage(
+            messages=[self._message(r, parts[r["id"]]) for r in rows],
+            total_count=int(count["n"]) if count is not None else 0,
+            limit=limit,
+            offset=offset,
+        )
+
+    async def mark_interrupted(self) -> int:
+        async with self._write() as conn:
+            marked = await conn.execute(
+                "UPDATE messages SET status = 'interrupted', error = ? "
+                "WHERE status IN ('running', 'queued')",
+                dump_json(INTERRUPTED_ERROR),
+            )
+            await conn.execute("UPDATE sessions SET status = 'idle' WHERE status = 'busy'")
+        return marked
+
+    # -- cost ----------------------------------------------------------------------------------
+    async def get_session_cost(
+        self, session_id: str, *, user_id: str | None = None
+    ) -> SessionCost | None:
+        async with self._read() as conn:
+            if not await self._session_exists(conn, session_id, user_id):
+                return None
+            rows = await conn.fetch(
+                "SELECT provider_id, model_id, cost, input_tokens, output_tokens, "
+                "reasoning_tokens, cache_read_tokens, cache_write_tokens, messages, priced "
+                "FROM session_model_usage WHERE session_id = ? ORDER BY provider_id, model_id",
+                session_id,
+            )
+        return cost_from_rows(session_id, rows)
+
+    # -- todos ---------------------------------------------------------------------------------
+    async def get_todos(self, session_id: str) -> list[Todo]:
+        async with self._read() as conn:
+            row = await conn.fetchrow("SELECT todos FROM todos WHERE session_id = ?", session_id)
+        return [] if row is None else [Todo.model_validate(t) for t in load_json(row["todos"])]
+
+    async def set_todos(self, session_id: str, todos: Sequence[Todo]) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                "INSERT INTO todos (session_id, todos) VALUES (?, ?) "
+                "ON CONFLICT (session_id) DO UPDATE SET todos = excluded.todos",
+                session_id,
+                dump_json([t.model_dump() for t in todos]),
+            )
+
+    # -- questions -----------------------------------------------------------------------------
+    async def create_question(self, question: Question) -> Question:
+        async with self._write() as conn:
+            row = await conn.fetchrow(
+                "INSERT INTO questions (id, session_id, message_id, tool_call_id, questions, "
+                "created_at, status, answers, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                "COALESCE(?, (SELECT user_id FROM sessions WHERE id = ?))) RETURNING *",
+                question.id,
+                question.session_id,
+                question.message_id,
+                question.tool_call_id,
+                dump_json([q.model_dump() for q in question.questions]),
+                self._ts(question.created_at),
+                question.status,
+                dump_json(question.answers),
+                question.user_id,
+                question.session_id,
+            )
+        assert row is not None  # INSERT ... RETURNING yields its row or raises
+        return self._question(row)
+
+    async def get_question(self, question_id: str, *, user_id: str | None = None) -> Question | None:
+        sql, args = "SELECT * FROM questions WHERE id = ?", [question_id]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        async with self._read() as conn:
+            row = await conn.fetchrow(sql, *args)
+        return None if row is None else self._question(row)
+
+    async def list_questions(
+        self, *, session_id: str | None = None, user_id: str | None = None
+    ) -> list[Question]:
+        sql, args = "SELECT * FROM questions WHERE status = 'pending'", []
+        if session_id is not None:
+            sql += " AND session_id = ?"
+            args.append(session_id)
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        async with self._read() as conn:
+            rows = await conn.fetch(sql + " ORDER BY created_at, id", *args)
+        return [self._question(r) for r in rows]
+
+    async def resolve_question(
+        self, question_id: str, status: QuestionStatus, answers: list[list[str]] | None = None
+    ) -> bool:
+        async with self._write() as conn:
+            changed = await conn.execute(
+                "UPDATE questions SET status = ?, answers = ? WHERE id = ? AND status = 'pending'",
+                status,
+                dump_json(answers),
+                question_id,
+            )
+        return changed > 0
+
+    # -- compaction ----------------------------------------------------------------------------
+    async def get_compaction_state(self, session_id: str) -> CompactionState:
+        async with self._read() as conn:
+            row = await conn.fetchrow(
+                "SELECT status, compaction_count, last_compacted_at, last_error "
+                "FROM compaction WHERE session_id = ?",
+                session_id,
+            )
+        if row is None:
+            return CompactionState(session_id=session_id)
+        return CompactionState(
+            session_id=session_id,
+            status=row["status"],
+            compaction_count=row["compaction_count"],
+            last_compacted_at=self._opt_ts(row["last_compacted_at"]),
+            last_error=row["last_error"],
+        )
+
+    async def set_compaction_state(self, state: CompactionState) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                "INSERT INTO compaction (session_id, status, compaction_count, "
+                "last_compacted_at, last_error) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, "
+                "compaction_count = excluded.compaction_count, "
+                "last_compacted_at = excluded.last_compacted_at, last_error = excluded.last_error",
+                state.session_id,
+                state.status,
+                state.compaction_count,
+                None if state.last_compacted_at is None else self._ts(state.last_compacted_at),
+                state.last_error,
+            )
+
+    async def apply_compaction(
+        self, session_id: str, summary: Message, compacted_ids: Sequence[str]
+    ) -> None:
+        async with self._write() as conn:
+            await self._insert_message(conn, summary)
+            if compacted_ids:
+                await conn.execute(
+                    "UPDATE messages SET compacted = TRUE WHERE session_id = ? "
+                    f"AND id IN ({self._marks(len(compacted_ids))})",
+                    session_id,
+                    *compacted_ids,
+                )
+            await conn.execute(
+                "INSERT INTO compaction (session_id, status, compaction_count, "
+                "last_compacted_at, last_error) VALUES (?, 'idle', 1, ?, NULL) "
+                "ON CONFLICT (session_id) DO UPDATE SET status = 'idle', "
+                "compaction_count = compaction.compaction_count + 1, "
+                "last_compacted_at = excluded.last_compacted_at, last_error = NULL",
+                session_id,
+                self._ts(utcnow()),
+            )
+
+    # -- per-user daily usage --------------------------------------------------------------------
+    async def reserve_usage(
+        self,
+        user_id: str,
+        day: str,
+        *,
+        tokens: int,
+        token_limit: int | None,
+        request_limit: int | None,
+    ) -> Reservation | None:
+        # The conditional UPDATE is the atomic step: the row lock (Postgres) or the single writer
+        # (SQLite) makes check-and-add one operation, so concurrent turns cannot both squeeze in.
+        sql = (
+            "UPDATE daily_usage SET reserved_tokens = reserved_tokens + ?, "
+            "reserved_requests = reserved_requests + 1 WHERE user_id = ? AND day = ?"
+        )
+        args: list[Any] = [tokens, user_id, day]
+        if token_limit is not None:
+            sql += " AND input_tokens + output_tokens + reserved_tokens + ? <= ?"
+            args += [tokens, token_limit]
+        if request_limit is not None:
+            sql += " AND requests + reserved_requests + 1 <= ?"
+            args.append(request_limit)
+        reservation = Reservation(
+            id=new_reservation_id(), user_id=user_id, day=day, tokens=tokens, requests=1
+        )
+        async with self._write() as conn:
+            await conn.execute(
+                "INSERT INTO daily_usage (user_id, day) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                user_id,
+                day,
+            )
+            if not await conn.execute(sql, *args):
+                return None
+            await conn.execute(
+                "INSERT INTO usage_reservations (id, user_id, day, tokens, requests) "
+                "VALUES (?, ?, ?, ?, ?)",
+                reservation.id,
+                user_id,
+                day,
+                tokens,
+                reservation.requests,
+            )
+        return reservation
+
+    async def _finish_reservation(
+        self, r: Reservation, input_tokens: int, output_tokens: int, requests: int
+    ) -> None:
+        async with self._write() as conn:
+            # Deleting the reservation row first makes a second settle/release a no-op.
+            if not await conn.execute("DELETE FROM usage_reservations WHERE id = ?", r.id):
+                return
+            await conn.execute(
+                "UPDATE daily_usage SET reserved_tokens = reserved_tokens - ?, "
+                "reserved_requests = reserved_requests - ?, "
+                "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
+                "requests = requests + ? WHERE user_id = ? AND day = ?",
+                r.tokens,
+                r.requests,
+                input_tokens,
+                output_tokens,
+                requests,
+                r.user_id,
+                r.day,
+            )
+
+    async def settle_usage(
+        self, reservation: Reservation, *, input_tokens: int, output_tokens: int
+    ) -> None:
+        await self._finish_reservation(
+            reservation, input_tokens, output_tokens, reservation.requests
+        )
+
+    async def release_usage(self, reservation: Reservation) -> None:
+        await self._finish_reservation(reservation, 0, 0, 0)
+
+    async def get_daily_usage(self, user_id: str, day: str) -> DailyUsage:
+        async with self._read() as conn:
+            row = await conn.fetchrow(
+                "SELECT input_tokens, output_tokens, requests, reserved_tokens, "
+                "reserved_requests FROM daily_usage WHERE user_id = ? AND day = ?",
+                user_id,
+                day,
+            )
+        if row is None:
+            return DailyUsage(user_id=user_id, day=day)
+        return DailyUsage(user_id=user_id, day=day, **dict(row))
+
+
+def cost_from_rows(session_id: str, rows: Sequence[Row]) -> SessionCost:
+    """Build a SessionCost from per-model roll-up rows (shared with the REST backend)."""
+    by_model = [
+        ModelCost(
+            provider_id=r["provider_id"] or None,
+            model_id=r["model_id"] or None,
+            cost=float(r["cost"]),
+            input_tokens=int(r["input_tokens"]),
+            output_tokens=int(r["output_tokens"]),
+            messages=int(r["messages"]),
+            priced=bool(r["priced"]),
+        )
+        for r in rows
+    ]
+    return SessionCost(
+        session_id=session_id,
+        total_cost=sum(float(r["cost"]) for r in rows),
+        input_tokens=sum(int(r["input_tokens"]) for r in rows),
+        output_tokens=sum(int(r["output_tokens"]) for r in rows),
+        reasoning_tokens=sum(int(r["reasoning_tokens"]) for r in rows),
+        cache_read_tokens=sum(int(r["cache_read_tokens"]) for r in rows),
+        cache_write_tokens=sum(int(r["cache_write_tokens"]) for r in rows),
+        by_model=by_model,
+        priced=all(m.priced for m in by_model),
+    )
+
+

@@ -1,0 +1,335 @@
+-- opencode-api on Supabase REST: run once in the SQL editor of your project (idempotent).
+--
+-- Tables: opencode_sessions, opencode_messages, opencode_message_parts, opencode_session_costs,
+-- opencode_todos, opencode_questions, opencode_compaction, opencode_usage,
+-- opencode_usage_reservations. Every row carries user_id, and row-level security lets a user
+-- (a request made with their JWT) see and change only rows where auth.uid() = user_id. The
+-- server's service key bypasses RLS. Multi-statement writes are Postgres functions called with
+-- rpc(), so each is one transaction. Quota rows can be read by their user but changed only
+-- through the usage functions, which only the service role may call.
+--
+-- Recommended instead where possible: DATABASE_URL=postgresql://... (the Supabase connection
+-- string; with the transaction pooler on port 6543 add ?statement_cache_size=0).
+
+CREATE TABLE IF NOT EXISTS opencode_sessions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT,
+    title TEXT,
+    provider_id TEXT,
+    model_id TEXT,
+    system TEXT,
+    status TEXT NOT NULL DEFAULT 'idle' CHECK (status IN ('idle', 'busy')),
+    message_count BIGINT NOT NULL DEFAULT 0,
+    total_cost DOUBLE PRECISION NOT NULL DEFAULT 0,
+    total_input_tokens BIGINT NOT NULL DEFAULT 0,
+    total_output_tokens BIGINT NOT NULL DEFAULT 0,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS opencode_sessions_user_updated
+    ON opencode_sessions (user_id, updated_at DESC, id DESC);
+
+CREATE TABLE IF NOT EXISTS opencode_messages (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES opencode_sessions (id) ON DELETE CASCADE,
+    user_id TEXT,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    content TEXT NOT NULL DEFAULT '',
+    provider_id TEXT,
+    model_id TEXT,
+    usage JSONB,
+    cost DOUBLE PRECISION NOT NULL DEFAULT 0,
+    priced BOOLEAN NOT NULL DEFAULT TRUE,
+    finish TEXT,
+    error JSONB,
+    status TEXT NOT NULL DEFAULT 'completed',
+    parent_id TEXT,
+    compacted BOOLEAN NOT NULL DEFAULT FALSE,
+    summary BOOLEAN NOT NULL DEFAULT FALSE,
+    step_count BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS opencode_messages_page
+    ON opencode_messages (session_id, created_at, id);
+CREATE INDEX IF NOT EXISTS opencode_messages_unfinished
+    ON opencode_messages (status) WHERE status IN ('running', 'queued');
+
+CREATE TABLE IF NOT EXISTS opencode_message_parts (
+    id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL REFERENCES opencode_messages (id) ON DELETE CASCADE,
+    session_id TEXT NOT NULL,
+    user_id TEXT,
+    type TEXT NOT NULL
+        CHECK (type IN ('text', 'reasoning', 'tool_call', 'step_start', 'step_finish')),
+    content TEXT,
+    tool_call_id TEXT,
+    tool_name TEXT,
+    tool_args JSONB,
+    tool_output TEXT,
+    tool_status TEXT,
+    metadata JSONB NOT NULL DEFAULT '{}',
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS opencode_message_parts_message
+    ON opencode_message_parts (message_id, created_at, id);
+
+CREATE TABLE IF NOT EXISTS opencode_session_costs (
+    session_id TEXT NOT NULL REFERENCES opencode_sessions (id) ON DELETE CASCADE,
+    user_id TEXT,
+    provider_id TEXT NOT NULL DEFAULT '',
+    model_id TEXT NOT NULL DEFAULT '',
+    cost DOUBLE PRECISION NOT NULL DEFAULT 0,
+    input_tokens BIGINT NOT NULL DEFAULT 0,
+    output_tokens BIGINT NOT NULL DEFAULT 0,
+    reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+    cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+    cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+    messages BIGINT NOT NULL DEFAULT 0,
+    priced BOOLEAN NOT NULL DEFAULT TRUE,
+    PRIMARY KEY (session_id, provider_id, model_id)
+);
+
+CREATE TABLE IF NOT EXISTS opencode_todos (
+    session_id TEXT PRIMARY KEY REFERENCES opencode_sessions (id) ON DELETE CASCADE,
+    user_id TEXT,
+    todos JSONB NOT NULL DEFAULT '[]'
+);
+
+CREATE TABLE IF NOT EXISTS opencode_questions (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES opencode_sessions (id) ON DELETE CASCADE,
+    user_id TEXT,
+    message_id TEXT NOT NULL,
+    tool_call_id TEXT NOT NULL,
+    questions JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    status TEXT NOT NULL DEFAULT 'pending',
+    answers JSONB
+);
+CREATE INDEX IF NOT EXISTS opencode_questions_pending
+    ON opencode_questions (status, created_at, id);
+
+CREATE TABLE IF NOT EXISTS opencode_compaction (
+    session_id TEXT PRIMARY KEY REFERENCES opencode_sessions (id) ON DELETE CASCADE,
+    user_id TEXT,
+    status TEXT NOT NULL DEFAULT 'idle',
+    compaction_count BIGINT NOT NULL DEFAULT 0,
+    last_compacted_at TIMESTAMPTZ,
+    last_error TEXT
+);
+
+CREATE TABLE IF NOT EXISTS opencode_usage (
+    user_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    input_tokens BIGINT NOT NULL DEFAULT 0,
+    output_tokens BIGINT NOT NULL DEFAULT 0,
+    requests BIGINT NOT NULL DEFAULT 0,
+    reserved_tokens BIGINT NOT NULL DEFAULT 0,
+    reserved_requests BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, day)
+);
+
+CREATE TABLE IF NOT EXISTS opencode_usage_reservations (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    tokens BIGINT NOT NULL,
+    requests BIGINT NOT NULL
+);
+
+-- Row-level security: a user's JWT reaches only that user's rows.
+DO $$
+DECLARE
+    t TEXT;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['opencode_sessions', 'opencode_messages', 'opencode_message_parts',
+                             'opencode_session_costs', 'opencode_todos', 'opencode_questions',
+                             'opencode_compaction']
+    LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('DROP POLICY IF EXISTS %I ON %I', t || '_owner', t);
+        EXECUTE format(
+            'CREATE POLICY %I ON %I FOR ALL TO authenticated '
+            'USING ((SELECT auth.uid())::text = user_id) '
+            'WITH CHECK ((SELECT auth.uid())::text = user_id)', t || '_owner', t);
+    END LOOP;
+    ALTER TABLE opencode_usage ENABLE ROW LEVEL SECURITY;
+    DROP POLICY IF EXISTS opencode_usage_read_own ON opencode_usage;
+    CREATE POLICY opencode_usage_read_own ON opencode_usage FOR SELECT TO authenticated
+        USING ((SELECT auth.uid())::text = user_id);
+    ALTER TABLE opencode_usage_reservations ENABLE ROW LEVEL SECURITY;
+END
+$$;
+
+-- Insert a message with its parts; the session's message_count and updated_at follow.
+CREATE OR REPLACE FUNCTION opencode_append_message(p_message JSONB, p_parts JSONB)
+RETURNS VOID LANGUAGE plpgsql SECURITY INVOKER AS $$
+DECLARE
+    v_user TEXT;
+BEGIN
+    SELECT user_id INTO v_user FROM opencode_sessions WHERE id = p_message->>'session_id';
+    IF NOT FOUND THEN
+        RAISE foreign_key_violation USING MESSAGE = 'session does not exist';
+    END IF;
+    INSERT INTO opencode_messages
+        SELECT * FROM jsonb_populate_record(NULL::opencode_messages,
+                                            p_message || jsonb_build_object('user_id', v_user));
+    INSERT INTO opencode_message_parts
+        SELECT * FROM jsonb_populate_recordset(NULL::opencode_message_parts,
+            (SELECT COALESCE(jsonb_agg(x || jsonb_build_object('user_id', v_user)), '[]')
+             FROM jsonb_array_elements(p_parts) AS x));
+    UPDATE opencode_sessions SET message_count = message_count + 1, updated_at = now()
+        WHERE id = p_message->>'session_id';
+END
+$$;
+
+-- Upsert parts (used by save_step and compaction).
+CREATE OR REPLACE FUNCTION opencode_upsert_parts(p_parts JSONB, p_user TEXT)
+RETURNS VOID LANGUAGE plpgsql SECURITY INVOKER AS $$
+BEGIN
+    INSERT INTO opencode_message_parts AS p
+        SELECT * FROM jsonb_populate_recordset(NULL::opencode_message_parts,
+            (SELECT COALESCE(jsonb_agg(x || jsonb_build_object('user_id', p_user)), '[]')
+             FROM jsonb_array_elements(p_parts) AS x))
+    ON CONFLICT (id) DO UPDATE SET type = excluded.type, content = excluded.content,
+        tool_call_id = excluded.tool_call_id, tool_name = excluded.tool_name,
+        tool_args = excluded.tool_args, tool_output = excluded.tool_output,
+        tool_status = excluded.tool_status, metadata = excluded.metadata;
+END
+$$;
+
+-- One finished agent-loop step, all or nothing (see StepRecord).
+CREATE OR REPLACE FUNCTION opencode_save_step(
+    p_message JSONB, p_parts JSONB, p_usage JSONB, p_cost DOUBLE PRECISION)
+RETURNS VOID LANGUAGE plpgsql SECURITY INVOKER AS $$
+DECLARE
+    v_session TEXT := p_message->>'session_id';
+    v_user TEXT;
+    v_steps BIGINT;
+    v_new BOOLEAN;
+BEGIN
+    SELECT user_id INTO v_user FROM opencode_sessions WHERE id = v_session;
+    IF NOT FOUND THEN
+        RAISE foreign_key_violation USING MESSAGE = 'session does not exist';
+    END IF;
+    SELECT step_count INTO v_steps FROM opencode_messages WHERE id = p_message->>'id';
+    v_new := NOT FOUND;
+    INSERT INTO opencode_messages AS m
+        SELECT * FROM jsonb_populate_record(NULL::opencode_messages,
+            p_message || jsonb_build_object('user_id', v_user, 'step_count', 1))
+    ON CONFLICT (id) DO UPDATE SET content = excluded.content,
+        provider_id = excluded.provider_id, model_id = excluded.model_id,
+        usage = excluded.usage, cost = excluded.cost, priced = excluded.priced,
+        finish = excluded.finish, error = excluded.error, status = excluded.status,
+        step_count = m.step_count + 1;
+    PERFORM opencode_upsert_parts(p_parts, v_user);
+    UPDATE opencode_sessions SET
+        total_cost = total_cost + p_cost,
+        total_input_tokens = total_input_tokens + (p_usage->>'input_tokens')::BIGINT,
+        total_output_tokens = total_output_tokens + (p_usage->>'output_tokens')::BIGINT,
+        message_count = message_count + CASE WHEN v_new THEN 1 ELSE 0 END,
+        updated_at = now()
+        WHERE id = v_session;
+    INSERT INTO opencode_session_costs AS c (session_id, user_id, provider_id, model_id, cost,
+        input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_write_tokens,
+        messages, priced)
+    VALUES (v_session, v_user, COALESCE(p_message->>'provider_id', ''),
+        COALESCE(p_message->>'model_id', ''), p_cost,
+        (p_usage->>'input_tokens')::BIGINT, (p_usage->>'output_tokens')::BIGINT,
+        (p_usage->>'reasoning_tokens')::BIGINT, (p_usage->>'cache_read_tokens')::BIGINT,
+        (p_usage->>'cache_write_tokens')::BIGINT,
+        CASE WHEN v_new OR v_steps = 0 THEN 1 ELSE 0 END,
+        COALESCE((p_message->>'priced')::BOOLEAN, TRUE))
+    ON CONFLICT (session_id, provider_id, model_id) DO UPDATE SET
+        cost = c.cost + excluded.cost,
+        input_tokens = c.input_tokens + excluded.input_tokens,
+        output_tokens = c.output_tokens + excluded.output_tokens,
+        reasoning_tokens = c.reasoning_tokens + excluded.reasoning_tokens,
+        cache_read_tokens = c.cache_read_tokens + excluded.cache_read_tokens,
+        cache_write_tokens = c.cache_write_tokens + excluded.cache_write_tokens,
+        messages = c.messages + excluded.messages,
+        priced = c.priced AND excluded.priced;
+END
+$$;
+
+-- Insert the summary, flag the compacted messages, bump the compaction state.
+CREATE OR REPLACE FUNCTION opencode_apply_compaction(
+    p_session_id TEXT, p_summary JSONB, p_parts JSONB, p_compacted_ids TEXT[])
+RETURNS VOID LANGUAGE plpgsql SECURITY INVOKER AS $$
+BEGIN
+    PERFORM opencode_append_message(p_summary, p_parts);
+    UPDATE opencode_messages SET compacted = TRUE
+        WHERE session_id = p_session_id AND id = ANY (p_compacted_ids);
+    INSERT INTO opencode_compaction AS c (session_id, user_id, status, compaction_count,
+        last_compacted_at, last_error)
+    VALUES (p_session_id, (SELECT user_id FROM opencode_sessions WHERE id = p_session_id),
+        'idle', 1, now(), NULL)
+    ON CONFLICT (session_id) DO UPDATE SET status = 'idle',
+        compaction_count = c.compaction_count + 1, last_compacted_at = now(), last_error = NULL;
+END
+$$;
+
+-- Hold p_tokens and one request if used + reserved stays within the limits (NULL: no limit).
+CREATE OR REPLACE FUNCTION opencode_reserve_usage(
+    p_id TEXT, p_user_id TEXT, p_day TEXT, p_tokens BIGINT, p_token_limit BIGINT,
+    p_request_limit BIGINT)
+RETURNS BOOLEAN LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+    INSERT INTO opencode_usage (user_id, day) VALUES (p_user_id, p_day)
+        ON CONFLICT DO NOTHING;
+    -- The row lock taken by this UPDATE makes check-and-add atomic across concurrent calls.
+    UPDATE opencode_usage SET reserved_tokens = reserved_tokens + p_tokens,
+        reserved_requests = reserved_requests + 1
+        WHERE user_id = p_user_id AND day = p_day
+          AND (p_token_limit IS NULL
+               OR input_tokens + output_tokens + reserved_tokens + p_tokens <= p_token_limit)
+          AND (p_request_limit IS NULL OR requests + reserved_requests + 1 <= p_request_limit);
+    IF NOT FOUND THEN
+        RETURN FALSE;
+    END IF;
+    INSERT INTO opencode_usage_reservations (id, user_id, day, tokens, requests)
+        VALUES (p_id, p_user_id, p_day, p_tokens, 1);
+    RETURN TRUE;
+END
+$$;
+
+-- Settle (p_count: add the real tokens and the request) or release a reservation, once.
+CREATE OR REPLACE FUNCTION opencode_finish_reservation(
+    p_id TEXT, p_input_tokens BIGINT, p_output_tokens BIGINT, p_count BOOLEAN)
+RETURNS VOID LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+DECLARE
+    r opencode_usage_reservations;
+BEGIN
+    DELETE FROM opencode_usage_reservations WHERE id = p_id RETURNING * INTO r;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE opencode_usage SET reserved_tokens = reserved_tokens - r.tokens,
+        reserved_requests = reserved_requests - r.requests,
+        input_tokens = input_tokens + CASE WHEN p_count THEN p_input_tokens ELSE 0 END,
+        output_tokens = output_tokens + CASE WHEN p_count THEN p_output_tokens ELSE 0 END,
+        requests = requests + CASE WHEN p_count THEN r.requests ELSE 0 END
+        WHERE user_id = r.user_id AND day = r.day;
+END
+$$;
+
+-- Turns left running by a dead process: messages -> interrupted, sessions -> idle.
+CREATE OR REPLACE FUNCTION opencode_mark_interrupted(p_error JSONB)
+RETURNS BIGINT LANGUAGE plpgsql SECURITY INVOKER AS $$
+DECLARE
+    v_count BIGINT;
+BEGIN
+    UPDATE opencode_messages SET status = 'interrupted', error = p_error
+        WHERE status IN ('running', 'queued');
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    UPDATE opencode_sessions SET status = 'idle' WHERE status = 'busy';
+    RETURN v_count;
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION opencode_reserve_usage(TEXT, TEXT, TEXT, BIGINT, BIGINT, BIGINT),
+    opencode_finish_reservation(TEXT, BIGINT, BIGINT, BOOLEAN),
+    opencode_mark_interrupted(JSONB) FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION opencode_reserve_usage(TEXT, TEXT, TEXT, BIGINT, BIGINT, BIGINT),
+    opencode_finish_reservation(TEXT, BIGINT, BIGINT, BOOLEAN),
+    opencode_mark_interrupted(JSONB) TO service_role;

@@ -1,0 +1,331 @@
+"""The fast path and the LiteLLM path see the same fake provider answer and must yield the same."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from opencode_api.actors._fast_client import FastLLMClient
+from opencode_api.actors._litellm_client import LiteLLMClient
+from opencode_api.actors._llm import (
+    AuthenticationError,
+    BadRequestError,
+    ContextWindowExceededError,
+    LLMError,
+    LLMRequest,
+    ModelNotFoundError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitError,
+    ReasoningDelta,
+    StreamEvent,
+    StreamFinish,
+    StreamUsage,
+    TextDelta,
+    ToolCallRequest,
+)
+from opencode_api.testing import (
+    FakeAnthropicServer,
+    FakeLLMServer,
+    FakeProviderServer,
+    Reply,
+    ToolCall,
+    Usage,
+)
+
+MODELS = {"openai": "openai/gpt-4o-mini", "anthropic": "anthropic/claude-haiku-4-5"}
+PROTOCOLS = list(MODELS)
+
+Client = FastLLMClient | LiteLLMClient
+
+
+@dataclass
+class Outcome:
+    events: list[StreamEvent]
+    error: LLMError | None
+
+
+@pytest.fixture(params=PROTOCOLS)
+async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeProviderServer]:
+    server: FakeProviderServer = (
+        FakeLLMServer() if request.param == "openai" else FakeAnthropicServer()
+    )
+    async with server:
+        yield server
+
+
+def _model(fake: FakeProviderServer) -> str:
+    return MODELS["anthropic" if isinstance(fake, FakeAnthropicServer) else "openai"]
+
+
+def _request(fake: FakeProviderServer, **extra: object) -> LLMRequest:
+    return LLMRequest(
+        model=_model(fake),
+        messages=[{"role": "user", "content": "hi"}],
+        api_base=fake.base_url,
+        api_key="sk-test",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+async def _run(client: Client, request: LLMRequest) -> Outcome:
+    events: list[StreamEvent] = []
+    stream = client.stream(request)
+    try:
+        async for event in stream:
+            events.append(event)
+    except LLMError as exc:
+        return Outcome(events, exc)
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return Outcome(events, None)
+
+
+async def _both(
+    fake: FakeProviderServer, fast: FastLLMClient, lite: LiteLLMClient, reply: Reply
+) -> tuple[Outcome, Outcome]:
+    fake.enqueue(reply)
+    via_litellm = await _run(lite, _request(fake))
+    fake.enqueue(reply)
+    via_fast = await _run(fast, _request(fake))
+    return via_litellm, via_fast
+
+
+TOOLS_REPLY = Reply(
+    text="Let me look.",
+    tool_calls=[
+        ToolCall("websearch", {"query": "actor model", "limit": 5}, fragments=4),
+        ToolCall("todoread", {}, fragments=1),
+        ToolCall("webfetch", '{"url": "http://example.test/a?b=c"}', fragments=6),
+    ],
+)
+
+SCENARIOS = {
+    "text": (
+        Reply(text="Hello there, world", usage=Usage(12, 3)),
+        [
+            TextDelta("Hello "),
+            TextDelta("there, "),
+            TextDelta("world"),
+            StreamFinish("stop"),
+            StreamUsage(input_tokens=12, output_tokens=3),
+        ],
+    ),
+    "reasoning": (
+        Reply(reasoning="think it over", text="Yes.", usage=Usage(20, 9, reasoning_tokens=3)),
+        None,
+    ),
+    "one_tool_call": (
+        Reply(tool_calls=[ToolCall("todoread", {"all": True}, id="call_1")], usage=Usage(5, 4)),
+        [
+            ToolCallRequest("call_1", "todoread", '{"all": true}'),
+            StreamFinish("tool_calls"),
+            StreamUsage(input_tokens=5, output_tokens=4),
+        ],
+    ),
+    "parallel_tool_calls": (TOOLS_REPLY, None),
+    "cached_usage": (
+        Reply(text="ok", usage=Usage(1000, 7, cached_tokens=600)),
+        [
+            TextDelta("ok"),
+            StreamFinish("stop"),
+            StreamUsage(input_tokens=1000, output_tokens=7, cache_read_tokens=600),
+        ],
+    ),
+    "length": (
+        Reply(text="cut", finish_reason="length", usage=Usage(3, 1)),
+        [TextDelta("cut"), StreamFinish("length"), StreamUsage(input_tokens=3, output_tokens=1)],
+    ),
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+async def test_same_events(
+    scenario: str, fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
+) -> None:
+    reply, expected = SCENARIOS[scenario]
+    via_litellm, via_fast = await _both(fake, fast_client, litellm_client, reply)
+    assert via_litellm.error is None and via_fast.error is None
+    assert via_fast.events == via_litellm.events
+    if expected is not None:
+        assert via_fast.events == expected
+    kinds = [type(event) for event in via_fast.events]
+    assert kinds[-2:] == [StreamFinish, StreamUsage]
+
+
+async def test_parallel_tool_calls_assembled(
+    fake: FakeProviderServer, fast_client: FastLLMClient
+) -> None:
+    fake.enqueue(TOOLS_REPLY)
+    outcome = await _run(fast_client, _request(fake))
+    calls = [event for event in outcome.events if isinstance(event, ToolCallRequest)]
+    assert [(call.name, call.arguments) for call in calls] == [
+        ("websearch", '{"query": "actor model", "limit": 5}'),
+        ("todoread", "{}"),
+        ("webfetch", '{"url": "http://example.test/a?b=c"}'),
+    ]
+    assert outcome.events[-2] == StreamFinish("tool_calls")
+
+
+async def test_anthropic_cache_write_and_reasoning_estimate(
+    anthropic_fake: FakeAnthropicServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
+) -> None:
+    reply = Reply(
+        reasoning="weigh both options carefully",
+        text="B.",
+        usage=Usage(500, 40, cached_tokens=300, cache_write_tokens=100),
+    )
+    via_litellm, via_fast = await _both(anthropic_fake, fast_client, litellm_client, reply)
+    assert via_fast.events == via_litellm.events
+    usage = via_fast.events[-1]
+    assert isinstance(usage, StreamUsage)
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (500, 300, 100)
+    assert usage.reasoning_tokens > 0  # estimated from the thinking text, as LiteLLM does
+
+
+ERRORS = {
+    "429": (Reply.error(429, "Rate limit reached", retry_after=7), RateLimitError, 429, 7.0),
+    "500": (Reply.error(500, "upstream exploded"), ProviderUnavailableError, 500, None),
+    "503": (Reply.error(503, "overloaded"), ProviderUnavailableError, 503, None),
+    "401": (Reply.error(401, "Incorrect API key"), AuthenticationError, 401, None),
+    "404": (Reply.error(404, "model does not exist"), ModelNotFoundError, 404, None),
+    "400": (Reply.error(400, "messages: bad role"), BadRequestError, 400, None),
+    "context": (
+        Reply.error(
+            400,
+            "This model's maximum context length is 8 tokens",
+            error_type="context_length_exceeded",
+        ),
+        ContextWindowExceededError,
+        400,
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+async def test_same_errors(
+    case: str, fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
+) -> None:
+    reply, kind, status, retry_after = ERRORS[case]
+    via_litellm, via_fast = await _both(fake, fast_client, litellm_client, reply)
+    for outcome in (via_litellm, via_fast):
+        assert outcome.events == []
+        assert type(outcome.error) is kind
+        assert outcome.error.status == status
+        assert outcome.error.retry_after == retry_after
+        assert outcome.error.message == reply.error_message
+    # max_retries=0: neither path retried underneath (one request each).
+    assert len(fake.requests) == 2
+
+
+async def test_rate_limit_then_success(
+    fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
+) -> None:
+    client: Client
+    for client in (litellm_client, fast_client):
+        fake.enqueue(Reply.error(429, "slow down", retry_after=1), Reply(text="fine", usage=Usage(1, 1)))
+        first = await _run(client, _request(fake))
+        assert isinstance(first.error, RateLimitError) and first.error.retryable
+        second = await _run(client, _request(fake))
+        assert second.error is None
+        assert second.events[0] == TextDelta("fine")
+    assert len(fake.requests) == 4
+
+
+async def test_mid_stream_drop(
+    fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
+) -> None:
+    # Frames before the first text delta: message_start and content_block_start, or the role chunk.
+    first_text = 2 if isinstance(fake, FakeAnthropicServer) else 1
+    reply = Reply(text="one two three four", drop_after=first_text + 2)
+    via_litellm, via_fast = await _both(fake, fast_client, litellm_client, reply)
+    assert via_fast.events == via_litellm.events == [TextDelta("one "), TextDelta("two ")]
+    for outcome in (via_litellm, via_fast):
+        assert type(outcome.error) is ProviderUnavailableError
+        assert outcome.error.status is None
+    assert fake.drops == 2
+
+
+async def test_error_event_mid_stream(
+    fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
+) -> None:
+    first_text = 2 if isinstance(fake, FakeAnthropicServer) else 1
+    reply = Reply(text="one two three", error_event_after=first_text + 1, error_message="Overloaded")
+    via_litellm, via_fast = await _both(fake, fast_client, litellm_client, reply)
+    assert via_fast.events == via_litellm.events == [TextDelta("one ")]
+    for outcome in (via_litellm, via_fast):
+        assert type(outcome.error) is ProviderUnavailableError
+        assert outcome.error.message == "Overloaded"
+
+
+@pytest.mark.parametrize("how", ["aclose", "cancel"])
+async def test_abort_closes_upstream(
+    how: str, fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
+) -> None:
+    client: Client
+    for number, client in enumerate((litellm_client, fast_client), start=1):
+        fake.enqueue(Reply(text="never ending story", hang_after=5))
+        first = asyncio.Event()
+        stream = client.stream(_request(fake))
+
+        async def consume(stream: AsyncIterator[StreamEvent] = stream) -> None:
+            async for _ in stream:
+                first.set()
+
+        task = asyncio.create_task(consume())
+        await first.wait()
+        if how == "cancel":
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            # The agent loop's shape: stop consuming, then aclose() in finally.
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await stream.aclose()  # type: ignore[attr-defined]
+        async with asyncio.timeout(5):
+            await fake.wait_for_disconnects(number)
+    assert fake.disconnects == 2
+
+
+async def test_break_then_aclose_closes_upstream(
+    fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
+) -> None:
+    client: Client
+    for number, client in enumerate((litellm_client, fast_client), start=1):
+        fake.enqueue(Reply(text="a b c d", hang_after=5))
+        stream = client.stream(_request(fake))
+        try:
+            async for event in stream:
+                assert isinstance(event, TextDelta | ReasoningDelta)
+                break
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        async with asyncio.timeout(5):
+            await fake.wait_for_disconnects(number)
+
+
+async def test_timeout_before_first_token(
+    fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
+) -> None:
+    client: Client
+    for client in (litellm_client, fast_client):
+        fake.enqueue(Reply(text="late", ttft=5.0))
+        outcome = await _run(client, _request(fake, timeout=0.3))
+        assert type(outcome.error) is ProviderTimeoutError, outcome.error
+        assert outcome.error.retryable
+
+
+async def test_connection_refused(fast_client: FastLLMClient, litellm_client: LiteLLMClient) -> None:
+    async with FakeLLMServer() as gone:
+        base = gone.base_url
+    client: Client
+    for client in (litellm_client, fast_client):
+        request = LLMRequest(model="openai/gpt-4o-mini", messages=[], api_base=base, api_key="k")
+        outcome = await _run(client, request)
+        assert type(outcome.error) is ProviderUnavailableError
