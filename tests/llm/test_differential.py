@@ -144,7 +144,10 @@ SCENARIOS = {
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 async def test_same_events(
-    scenario: str, fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
+    scenario: str,
+    fake: FakeProviderServer,
+    fast_client: FastLLMClient,
+    litellm_client: LiteLLMClient,
 ) -> None:
     reply, expected = SCENARIOS[scenario]
     via_litellm, via_fast = await _both(fake, fast_client, litellm_client, reply)
@@ -182,7 +185,11 @@ async def test_anthropic_cache_write_and_reasoning_estimate(
     assert via_fast.events == via_litellm.events
     usage = via_fast.events[-1]
     assert isinstance(usage, StreamUsage)
-    assert (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (500, 300, 100)
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (
+        500,
+        300,
+        100,
+    )
     assert usage.reasoning_tokens > 0  # estimated from the thinking text, as LiteLLM does
 
 
@@ -225,9 +232,11 @@ async def test_same_errors(
 async def test_rate_limit_then_success(
     fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
 ) -> None:
-    client: Client
-    for client in (litellm_client, fast_client):
-        fake.enqueue(Reply.error(429, "slow down", retry_after=1), Reply(text="fine", usage=Usage(1, 1)))
+    clients: tuple[Client, ...] = (litellm_client, fast_client)
+    for client in clients:
+        fake.enqueue(
+            Reply.error(429, "slow down", retry_after=1), Reply(text="fine", usage=Usage(1, 1))
+        )
         first = await _run(client, _request(fake))
         assert isinstance(first.error, RateLimitError) and first.error.retryable
         second = await _run(client, _request(fake))
@@ -254,7 +263,9 @@ async def test_error_event_mid_stream(
     fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
 ) -> None:
     first_text = 2 if isinstance(fake, FakeAnthropicServer) else 1
-    reply = Reply(text="one two three", error_event_after=first_text + 1, error_message="Overloaded")
+    reply = Reply(
+        text="one two three", error_event_after=first_text + 1, error_message="Overloaded"
+    )
     via_litellm, via_fast = await _both(fake, fast_client, litellm_client, reply)
     assert via_fast.events == via_litellm.events == [TextDelta("one ")]
     for outcome in (via_litellm, via_fast):
@@ -266,13 +277,15 @@ async def test_error_event_mid_stream(
 async def test_abort_closes_upstream(
     how: str, fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
 ) -> None:
-    client: Client
-    for number, client in enumerate((litellm_client, fast_client), start=1):
+    clients: tuple[Client, ...] = (litellm_client, fast_client)
+    for number, client in enumerate(clients, start=1):
         fake.enqueue(Reply(text="never ending story", hang_after=5))
         first = asyncio.Event()
         stream = client.stream(_request(fake))
 
-        async def consume(stream: AsyncIterator[StreamEvent] = stream) -> None:
+        async def consume(
+            stream: AsyncIterator[StreamEvent] = stream, first: asyncio.Event = first
+        ) -> None:
             async for _ in stream:
                 first.set()
 
@@ -296,8 +309,8 @@ async def test_abort_closes_upstream(
 async def test_break_then_aclose_closes_upstream(
     fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
 ) -> None:
-    client: Client
-    for number, client in enumerate((litellm_client, fast_client), start=1):
+    clients: tuple[Client, ...] = (litellm_client, fast_client)
+    for number, client in enumerate(clients, start=1):
         fake.enqueue(Reply(text="a b c d", hang_after=5))
         stream = client.stream(_request(fake))
         try:
@@ -313,19 +326,21 @@ async def test_break_then_aclose_closes_upstream(
 async def test_timeout_before_first_token(
     fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
 ) -> None:
-    client: Client
-    for client in (litellm_client, fast_client):
+    clients: tuple[Client, ...] = (litellm_client, fast_client)
+    for client in clients:
         fake.enqueue(Reply(text="late", ttft=5.0))
         outcome = await _run(client, _request(fake, timeout=0.3))
         assert type(outcome.error) is ProviderTimeoutError, outcome.error
         assert outcome.error.retryable
 
 
-async def test_connection_refused(fast_client: FastLLMClient, litellm_client: LiteLLMClient) -> None:
+async def test_connection_refused(
+    fast_client: FastLLMClient, litellm_client: LiteLLMClient
+) -> None:
     async with FakeLLMServer() as gone:
         base = gone.base_url
-    client: Client
-    for client in (litellm_client, fast_client):
+    clients: tuple[Client, ...] = (litellm_client, fast_client)
+    for client in clients:
         request = LLMRequest(model="openai/gpt-4o-mini", messages=[], api_base=base, api_key="k")
         outcome = await _run(client, request)
         assert type(outcome.error) is ProviderUnavailableError

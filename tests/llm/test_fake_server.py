@@ -79,7 +79,7 @@ async def test_no_usage_chunk_without_include_usage() -> None:
         body = {"model": "m", "messages": [], "stream": True}
         async with http.post(f"{fake.base_url}/chat/completions", json=body) as response:
             payloads = await _sse_data(response)
-    assert all(isinstance(p, str) or p["choices"] for p in payloads)
+    assert all(isinstance(p, str) or (isinstance(p, dict) and p["choices"]) for p in payloads)
     texts = [p["choices"][0]["delta"].get("content") for p in payloads[1:4] if isinstance(p, dict)]
     assert texts == ["tok0 ", "tok1 ", "tok2 "]
 
@@ -118,7 +118,11 @@ async def test_anthropic_stream_events() -> None:
     assert isinstance(start, dict)
     assert start["message"]["usage"]["input_tokens"] == 5
     assert start["message"]["usage"]["cache_read_input_tokens"] == 4
-    deltas = [e["delta"]["type"] for e in events if isinstance(e, dict) and e["type"] == "content_block_delta"]
+    deltas = [
+        e["delta"]["type"]
+        for e in events
+        if isinstance(e, dict) and e["type"] == "content_block_delta"
+    ]
     assert {"thinking_delta", "text_delta", "input_json_delta"} <= set(deltas)
     final = events[-2]
     assert isinstance(final, dict) and final["delta"]["stop_reason"] == "tool_use"

@@ -92,7 +92,11 @@ def test_provider_detail_and_models() -> None:
     [
         (None, None, ("openai", "gpt-4o-mini", "openai/gpt-4o-mini")),
         ("openai", "gpt-4o", ("openai", "gpt-4o", "openai/gpt-4o")),
-        (None, "anthropic/claude-haiku-4-5", ("anthropic", "claude-haiku-4-5", "anthropic/claude-haiku-4-5")),
+        (
+            None,
+            "anthropic/claude-haiku-4-5",
+            ("anthropic", "claude-haiku-4-5", "anthropic/claude-haiku-4-5"),
+        ),
         ("gemini", "gemini-2.5-flash", ("gemini", "gemini-2.5-flash", "gemini/gemini-2.5-flash")),
         ("openai", "openai/gpt-4o", ("openai", "gpt-4o", "openai/gpt-4o")),
         (None, "gpt-4o-mini", ("openai", "gpt-4o-mini", "openai/gpt-4o-mini")),

@@ -36,7 +36,7 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         from tests.store.fake_postgrest import FakePostgrest
 
         async with FakePostgrest() as server:
-            yield lambda: SupabaseStore(server.url, "service-key")
+            yield lambda: SupabaseStore(server.url, "service-key", max_connections=10)
 
 
 @pytest.fixture

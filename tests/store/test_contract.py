@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from typing import Any
 
 import pytest
 
@@ -38,11 +39,11 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-async def new_session(store: Store, user_id: str | None = None, **fields: object) -> Session:
-    return await store.create_session(Session(id=uid("ses"), user_id=user_id, **fields))  # type: ignore[arg-type]
+async def new_session(store: Store, user_id: str | None = None, **fields: Any) -> Session:
+    return await store.create_session(Session(id=uid("ses"), user_id=user_id, **fields))
 
 
-def user_message(session_id: str, i: int, **fields: object) -> Message:
+def user_message(session_id: str, i: int, **fields: Any) -> Message:
     mid = uid("msg")
     return Message(
         id=mid,
@@ -50,16 +51,31 @@ def user_message(session_id: str, i: int, **fields: object) -> Message:
         role="user",
         content=f"m{i}",
         created_at=at(i),
-        parts=[Part(id=uid("prt"), message_id=mid, session_id=session_id, type="text",
-                    content=f"m{i}", created_at=at(i))],
-        **fields,  # type: ignore[arg-type]
+        parts=[
+            Part(
+                id=uid("prt"),
+                message_id=mid,
+                session_id=session_id,
+                type="text",
+                content=f"m{i}",
+                created_at=at(i),
+            )
+        ],
+        **fields,
     )
 
 
 # -- sessions -------------------------------------------------------------------------------------
 async def test_session_crud(store: Store) -> None:
-    a = await new_session(store, title="a", provider_id="openai", model_id="gpt-4o-mini",
-                          system="be brief", created_at=at(0), updated_at=at(0))
+    a = await new_session(
+        store,
+        title="a",
+        provider_id="openai",
+        model_id="gpt-4o-mini",
+        system="be brief",
+        created_at=at(0),
+        updated_at=at(0),
+    )
     b = await new_session(store, title="b", created_at=at(1), updated_at=at(1))
     got = await store.get_session(a.id)
     assert got == a
@@ -150,15 +166,25 @@ async def test_append_to_missing_session_is_a_conflict(store: Store) -> None:
 
 async def test_upsert_part_and_message_status(store: Store) -> None:
     s = await new_session(store)
-    m = Message(id=uid("msg"), session_id=s.id, role="assistant", status="running",
-                created_at=at(1))
+    m = Message(
+        id=uid("msg"), session_id=s.id, role="assistant", status="running", created_at=at(1)
+    )
     await store.append_message(m)
-    part = Part(id=uid("prt"), message_id=m.id, session_id=s.id, type="tool_call",
-                tool_call_id="call_1", tool_name="websearch", tool_args={"query": "x", "n": [1]},
-                tool_status="running", created_at=at(1))
+    part = Part(
+        id=uid("prt"),
+        message_id=m.id,
+        session_id=s.id,
+        type="tool_call",
+        tool_call_id="call_1",
+        tool_name="websearch",
+        tool_args={"query": "x", "n": [1]},
+        tool_status="running",
+        created_at=at(1),
+    )
     await store.upsert_part(part)
-    done = part.model_copy(update={"tool_status": "completed", "tool_output": "result",
-                                   "metadata": {"pruned": False}})
+    done = part.model_copy(
+        update={"tool_status": "completed", "tool_output": "result", "metadata": {"pruned": False}}
+    )
     await store.upsert_part(done)
     await store.set_message_status(m.id, "error", error={"type": "provider", "message": "boom"})
     got = await store.get_message(m.id)
@@ -175,31 +201,76 @@ async def test_save_step_rolls_up_usage_and_cost(store: Store) -> None:
     user = user_message(s.id, 0)
     await store.append_message(user)
     mid = uid("msg")
-    running = Message(id=mid, session_id=s.id, role="assistant", status="running",
-                      parent_id=user.id, provider_id="openai", model_id="gpt-4o-mini",
-                      created_at=at(1))
+    running = Message(
+        id=mid,
+        session_id=s.id,
+        role="assistant",
+        status="running",
+        parent_id=user.id,
+        provider_id="openai",
+        model_id="gpt-4o-mini",
+        created_at=at(1),
+    )
     await store.append_message(running)
     step1_parts = [
-        Part(id=uid("prt"), message_id=mid, session_id=s.id, type="step_start",
-             metadata={"step_number": 1}, created_at=at(1)),
-        Part(id=uid("prt"), message_id=mid, session_id=s.id, type="text", content="Hel",
-             created_at=at(1.1)),
+        Part(
+            id=uid("prt"),
+            message_id=mid,
+            session_id=s.id,
+            type="step_start",
+            metadata={"step_number": 1},
+            created_at=at(1),
+        ),
+        Part(
+            id=uid("prt"),
+            message_id=mid,
+            session_id=s.id,
+            type="text",
+            content="Hel",
+            created_at=at(1.1),
+        ),
     ]
     u1 = Usage(input_tokens=100, output_tokens=10, reasoning_tokens=2, cache_read_tokens=50)
-    await store.save_step(StepRecord(
-        message=running.model_copy(update={"content": "Hel", "usage": u1, "cost": 0.01}),
-        parts=step1_parts, usage_delta=u1, cost_delta=0.01))
+    await store.save_step(
+        StepRecord(
+            message=running.model_copy(update={"content": "Hel", "usage": u1, "cost": 0.01}),
+            parts=step1_parts,
+            usage_delta=u1,
+            cost_delta=0.01,
+        )
+    )
     u2 = Usage(input_tokens=120, output_tokens=20, cache_write_tokens=5)
     text = step1_parts[1].model_copy(update={"content": "Hello"})
-    final = running.model_copy(update={"content": "Hello", "usage": u1 + u2, "cost": 0.03,
-                                       "finish": "stop", "status": "completed"})
+    final = running.model_copy(
+        update={
+            "content": "Hello",
+            "usage": u1 + u2,
+            "cost": 0.03,
+            "finish": "stop",
+            "status": "completed",
+        }
+    )
     await store.save_step(StepRecord(message=final, parts=[text], usage_delta=u2, cost_delta=0.02))
     # A message first written by save_step (never appended) is counted in the session too.
-    other = Message(id=uid("msg"), session_id=s.id, role="assistant", provider_id="acme",
-                    model_id="unpriced-1", priced=False, created_at=at(2), usage=Usage(
-                        input_tokens=1, output_tokens=1), finish="stop")
-    await store.save_step(StepRecord(message=other, parts=[], usage_delta=Usage(
-        input_tokens=1, output_tokens=1), cost_delta=0.0))
+    other = Message(
+        id=uid("msg"),
+        session_id=s.id,
+        role="assistant",
+        provider_id="acme",
+        model_id="unpriced-1",
+        priced=False,
+        created_at=at(2),
+        usage=Usage(input_tokens=1, output_tokens=1),
+        finish="stop",
+    )
+    await store.save_step(
+        StepRecord(
+            message=other,
+            parts=[],
+            usage_delta=Usage(input_tokens=1, output_tokens=1),
+            cost_delta=0.0,
+        )
+    )
 
     got = await store.get_message(mid)
     assert got is not None
@@ -230,13 +301,26 @@ async def test_failed_step_writes_nothing(store: Store) -> None:
     foreign key: the message upsert and the totals before it must be rolled back."""
     s = await new_session(store)
     mid = uid("msg")
-    message = Message(id=mid, session_id=s.id, role="assistant", content="half",
-                      provider_id="openai", model_id="m", created_at=at(1))
+    message = Message(
+        id=mid,
+        session_id=s.id,
+        role="assistant",
+        content="half",
+        provider_id="openai",
+        model_id="m",
+        created_at=at(1),
+    )
     good = Part(id=uid("prt"), message_id=mid, session_id=s.id, type="text", content="half")
     orphan = Part(id=uid("prt"), message_id="msg_does_not_exist", session_id=s.id, type="text")
     with pytest.raises(StoreConflict):
-        await store.save_step(StepRecord(message=message, parts=[good, orphan],
-                                         usage_delta=Usage(input_tokens=5), cost_delta=1.0))
+        await store.save_step(
+            StepRecord(
+                message=message,
+                parts=[good, orphan],
+                usage_delta=Usage(input_tokens=5),
+                cost_delta=1.0,
+            )
+        )
     assert await store.get_message(mid) is None
     session = await store.get_session(s.id)
     assert session is not None
@@ -274,7 +358,10 @@ async def test_mark_interrupted(store: Store) -> None:
 async def test_todos(store: Store) -> None:
     s = await new_session(store)
     assert await store.get_todos(s.id) == []
-    todos = [Todo(id="1", content="a", status="in_progress", priority="high"), Todo(id="2", content="b")]
+    todos = [
+        Todo(id="1", content="a", status="in_progress", priority="high"),
+        Todo(id="2", content="b"),
+    ]
     await store.set_todos(s.id, todos)
     assert await store.get_todos(s.id) == todos
     await store.set_todos(s.id, todos[1:])
@@ -283,19 +370,46 @@ async def test_todos(store: Store) -> None:
 
 async def test_questions(store: Store) -> None:
     s = await new_session(store, user_id="alice")
-    items = [QuestionItem(question="Which?", header="Pick", options=[
-        QuestionOption(label="A", description="first"), QuestionOption(label="B")], multiple=True)]
-    q1 = await store.create_question(Question(id=uid("que"), session_id=s.id, message_id="msg_1",
-                                              tool_call_id="call_1", questions=items,
-                                              created_at=at(1)))
+    items = [
+        QuestionItem(
+            question="Which?",
+            header="Pick",
+            options=[QuestionOption(label="A", description="first"), QuestionOption(label="B")],
+            multiple=True,
+        )
+    ]
+    q1 = await store.create_question(
+        Question(
+            id=uid("que"),
+            session_id=s.id,
+            message_id="msg_1",
+            tool_call_id="call_1",
+            questions=items,
+            created_at=at(1),
+        )
+    )
     assert q1.user_id == "alice"  # taken from the session
-    q2 = await store.create_question(Question(id=uid("que"), session_id=s.id, message_id="msg_1",
-                                              tool_call_id="call_2", questions=items,
-                                              created_at=at(2)))
+    q2 = await store.create_question(
+        Question(
+            id=uid("que"),
+            session_id=s.id,
+            message_id="msg_1",
+            tool_call_id="call_2",
+            questions=items,
+            created_at=at(2),
+        )
+    )
     other = await new_session(store, user_id="bob")
-    q3 = await store.create_question(Question(id=uid("que"), session_id=other.id,
-                                              message_id="msg_2", tool_call_id="call_3",
-                                              questions=items, created_at=at(0)))
+    q3 = await store.create_question(
+        Question(
+            id=uid("que"),
+            session_id=other.id,
+            message_id="msg_2",
+            tool_call_id="call_3",
+            questions=items,
+            created_at=at(0),
+        )
+    )
     assert await store.get_question(q1.id) == q1
     assert await store.get_question(q1.id, user_id="bob") is None
     assert [q.id for q in await store.list_questions()] == [q3.id, q1.id, q2.id]
@@ -319,8 +433,14 @@ async def test_compaction(store: Store) -> None:
     old = [user_message(s.id, i) for i in range(4)]
     for m in old:
         await store.append_message(m)
-    summary = Message(id=uid("msg"), session_id=s.id, role="assistant", summary=True,
-                      content="summary", created_at=at(10))
+    summary = Message(
+        id=uid("msg"),
+        session_id=s.id,
+        role="assistant",
+        summary=True,
+        content="summary",
+        created_at=at(10),
+    )
     await store.apply_compaction(s.id, summary, [m.id for m in old[:3]])
     state = await store.get_compaction_state(s.id)
     assert (state.status, state.compaction_count, state.last_error) == ("idle", 1, None)
@@ -340,12 +460,18 @@ async def test_delete_session_removes_everything(store: Store) -> None:
     s = await new_session(store)
     m = user_message(s.id, 0)
     await store.append_message(m)
-    await store.save_step(StepRecord(
-        message=Message(id=uid("msg"), session_id=s.id, role="assistant", created_at=at(1)),
-        parts=[], usage_delta=Usage(input_tokens=1), cost_delta=0.5))
+    await store.save_step(
+        StepRecord(
+            message=Message(id=uid("msg"), session_id=s.id, role="assistant", created_at=at(1)),
+            parts=[],
+            usage_delta=Usage(input_tokens=1),
+            cost_delta=0.5,
+        )
+    )
     await store.set_todos(s.id, [Todo(id="1", content="x")])
-    q = await store.create_question(Question(id=uid("que"), session_id=s.id, message_id=m.id,
-                                             tool_call_id="c", questions=[]))
+    q = await store.create_question(
+        Question(id=uid("que"), session_id=s.id, message_id=m.id, tool_call_id="c", questions=[])
+    )
     await store.set_compaction_state(CompactionState(session_id=s.id, compaction_count=3))
     assert await store.delete_session(s.id) is True
     assert await store.get_message(m.id) is None
@@ -361,8 +487,9 @@ async def test_reserve_settle_release(store: Store) -> None:
     r1 = await store.reserve_usage("u", day, tokens=100, token_limit=250, request_limit=None)
     r2 = await store.reserve_usage("u", day, tokens=100, token_limit=250, request_limit=None)
     assert r1 is not None and r2 is not None and r1.id != r2.id
-    assert await store.reserve_usage("u", day, tokens=100, token_limit=250,
-                                     request_limit=None) is None
+    assert (
+        await store.reserve_usage("u", day, tokens=100, token_limit=250, request_limit=None) is None
+    )
     usage = await store.get_daily_usage("u", day)
     assert (usage.reserved_tokens, usage.reserved_requests, usage.requests) == (200, 2, 0)
     await store.settle_usage(r1, input_tokens=30, output_tokens=20)
@@ -375,8 +502,9 @@ async def test_reserve_settle_release(store: Store) -> None:
     r3 = await store.reserve_usage("u", day, tokens=0, token_limit=None, request_limit=2)
     assert r3 is not None
     assert await store.reserve_usage("u", day, tokens=0, token_limit=None, request_limit=2) is None
-    assert await store.get_daily_usage("u", "2026-01-02") == type(usage)(user_id="u",
-                                                                         day="2026-01-02")
+    assert await store.get_daily_usage("u", "2026-01-02") == type(usage)(
+        user_id="u", day="2026-01-02"
+    )
     assert (await store.get_daily_usage("other", day)).requests == 0
 
 
@@ -397,23 +525,28 @@ async def test_concurrent_reservations_settle_exactly(store: Store) -> None:
 
 async def test_concurrent_reservations_never_overshoot(store: Store) -> None:
     day = "2026-02-02"
-    held = await asyncio.gather(*(
-        store.reserve_usage("u", day, tokens=30, token_limit=1000, request_limit=40)
-        for _ in range(50)
-    ))
+    held = await asyncio.gather(
+        *(
+            store.reserve_usage("u", day, tokens=30, token_limit=1000, request_limit=40)
+            for _ in range(50)
+        )
+    )
     granted = [r for r in held if r is not None]
     assert len(granted) == 33  # 33 * 30 = 990 <= 1000 < 34 * 30
     usage = await store.get_daily_usage("u", day)
     assert usage.reserved_tokens == 990 and usage.reserved_requests == 33
-    await asyncio.gather(*(store.settle_usage(r, input_tokens=10, output_tokens=5)
-                           for r in granted))
+    await asyncio.gather(
+        *(store.settle_usage(r, input_tokens=10, output_tokens=5) for r in granted)
+    )
     usage = await store.get_daily_usage("u", day)
     assert (usage.total_tokens, usage.requests, usage.reserved_tokens) == (495, 33, 0)
     # the request limit (40) now binds before the token limit
-    again = await asyncio.gather(*(
-        store.reserve_usage("u", day, tokens=1, token_limit=1000, request_limit=40)
-        for _ in range(20)
-    ))
+    again = await asyncio.gather(
+        *(
+            store.reserve_usage("u", day, tokens=1, token_limit=1000, request_limit=40)
+            for _ in range(20)
+        )
+    )
     assert sum(r is not None for r in again) == 7
 
 
@@ -445,8 +578,9 @@ async def test_pagination_is_stable_while_messages_arrive(store: Store) -> None:
         assert page is not None
         seen += [m.id for m in page.messages]
         # newer messages keep arriving between page reads
-        await asyncio.gather(*(store.append_message(user_message(s.id, 100 + offset + j))
-                               for j in range(3)))
+        await asyncio.gather(
+            *(store.append_message(user_message(s.id, 100 + offset + j)) for j in range(3))
+        )
     assert seen == [m.id for m in first]
     page = await store.list_messages(s.id, limit=5)
     assert page is not None and page.total_count == 32
@@ -479,6 +613,7 @@ async def test_two_concurrent_opens_are_safe(make_store: MakeStore) -> None:
 
 async def test_use_before_open_is_an_error(make_store: MakeStore) -> None:
     s = make_store()
+    assert isinstance(s, Store)
     with pytest.raises(StoreNotOpen):
         await s.get_session("ses_x")
     assert issubclass(StoreNotOpen, StoreError)

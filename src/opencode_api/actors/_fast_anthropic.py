@@ -1,4 +1,4 @@
-"""Anthropic Messages on the fast path: OpenAI-format request -> Messages API, and its SSE parser."""
+"""Anthropic Messages on the fast path: request shaping from OpenAI format, and its SSE parser."""
 
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def shape_request(
 
 
 def _reasoning_tokens(reported: Any, reasoning: list[str], output_tokens: int) -> int:
-    """Anthropic reports no thinking tokens (mostly): estimate them from the text, as LiteLLM does."""
+    """Anthropic rarely reports thinking tokens: estimate them from the text, as LiteLLM does."""
     if isinstance(reported, int):
         return min(max(0, reported), output_tokens)
     if not reasoning:

@@ -52,7 +52,7 @@ _CONTEXT_MARKERS = (
 
 
 def normalize_finish(reason: str | None, has_tool_calls: bool) -> str:
-    """One vocabulary for every provider: ``stop``, ``tool_calls``, ``length``, ``content_filter``."""
+    """One vocabulary for all providers: stop, tool_calls, length, content_filter."""
     if not reason:
         return "tool_calls" if has_tool_calls else "stop"
     return _FINISH_REASONS.get(reason, reason)
@@ -109,7 +109,7 @@ def error_message_from_body(body: str) -> str:
     if isinstance(data, dict):
         error = data.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return error["message"]
+            return str(error["message"])
         if isinstance(error, str):
             return error
         if isinstance(data.get("message"), str):
@@ -180,27 +180,24 @@ class FastLLMClient:
         return self._session
 
     def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
+        return self._stream(request)
+
+    async def _stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
         from opencode_api.actors import _fast_anthropic, _fast_openai
         from opencode_api.actors._llm_router import provider_of
 
         provider, model = provider_of(request.model)
+        parse: Callable[[aiohttp.StreamReader, str], AsyncIterator[StreamEvent]]
         if provider == "anthropic":
             url, headers, body = _fast_anthropic.shape_request(request, model, self._settings)
-            return self._stream(request, provider, url, headers, body, _fast_anthropic.parse_events)
-        if provider == "openai":
+            parse = _fast_anthropic.parse_events
+        elif provider == "openai":
             url, headers, body = _fast_openai.shape_request(request, model, self._settings)
-            return self._stream(request, provider, url, headers, body, _fast_openai.parse_events)
-        raise BadRequestError(f"the fast path does not serve {request.model!r}", provider=provider)
-
-    async def _stream(
-        self,
-        request: LLMRequest,
-        provider: str,
-        url: str,
-        headers: dict[str, str],
-        body: dict[str, Any],
-        parse: Callable[[aiohttp.StreamReader, str], AsyncIterator[StreamEvent]],
-    ) -> AsyncIterator[StreamEvent]:
+            parse = _fast_openai.parse_events
+        else:
+            raise BadRequestError(
+                f"the fast path does not serve {request.model!r}", provider=provider
+            )
         timeout = request.timeout or self._settings.llm_timeout
         client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         try:
@@ -225,6 +222,9 @@ class FastLLMClient:
             try:
                 async for event in parse(response.content, provider):
                     yield event
+                # Read to the end (normally nothing is left) so the connection goes back to
+                # the pool instead of being closed below.
+                await response.content.read()
             except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 raise ProviderTimeoutError(
                     f"{provider} timed out: {exc}", provider=provider

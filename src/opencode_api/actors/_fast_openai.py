@@ -74,7 +74,7 @@ def usage_from_openai(usage: dict[str, Any]) -> StreamUsage:
 
 
 async def parse_events(content: aiohttp.StreamReader, provider: str) -> AsyncIterator[StreamEvent]:
-    """Chat Completions SSE -> events. The hot loop: one ``json.loads`` and a few lookups a chunk."""
+    """Chat Completions SSE -> events. The hot loop: one ``json.loads`` and a few lookups."""
     tools = ToolCallAssembler()
     finish: str | None = None
     usage: StreamUsage | None = None

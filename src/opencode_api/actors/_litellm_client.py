@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import threading
+import warnings
 from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
@@ -37,6 +38,7 @@ from opencode_api.actors._llm import (
 )
 from opencode_api.settings import Settings
 
+READONLY_WARNING = r".*is using the `ReadOnly` qualifier"
 _import_lock = threading.Lock()
 _litellm: ModuleType | None = None
 
@@ -53,6 +55,8 @@ def import_litellm() -> ModuleType:
             import litellm
 
             litellm.suppress_debug_info = True
+            # Pydantic warns once per LiteLLM TypedDict with ReadOnly items, lazily, mid-call.
+            warnings.filterwarnings("ignore", message=READONLY_WARNING, category=UserWarning)
             # LiteLLM's logger prints through its own handler and propagates: every line twice.
             for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
                 logging.getLogger(name).handlers.clear()
@@ -103,7 +107,7 @@ def _message_from_json(text: str) -> str | None:
 
 
 def _provider_message(exc: Exception) -> str:
-    """The provider's own error message when the HTTP body has one, else LiteLLM's text unwrapped."""
+    """The provider's own error message when the body has one, else LiteLLM's text unwrapped."""
     response = getattr(exc, "response", None)
     try:
         text = response.text if response is not None else None
@@ -140,6 +144,7 @@ def map_litellm_error(exc: Exception, provider: str | None) -> LLMError:
     """LiteLLM's exception -> our ``LLMError`` tree, carrying the provider's message."""
     import_litellm()
     from litellm import exceptions as litellm
+
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     message = _provider_message(exc)
@@ -191,6 +196,9 @@ class LiteLLMClient:
             "messages": request.messages,
             "timeout": request.timeout or self._settings.llm_timeout,
             "max_retries": 0,
+            # A parameter the model does not take (temperature on reasoning models) is dropped,
+            # as the fast path does, instead of failing the turn.
+            "drop_params": True,
         }
         api_base, api_key = request.api_base, request.api_key
         settings = self._settings
@@ -202,9 +210,12 @@ class LiteLLMClient:
             api_base = api_base or settings.anthropic_api_base
             if api_key is None and settings.anthropic_api_key is not None:
                 api_key = settings.anthropic_api_key.get_secret_value()
-        elif request.model.startswith("gemini/"):
-            if api_key is None and settings.gemini_api_key is not None:
-                api_key = settings.gemini_api_key.get_secret_value()
+        elif (
+            request.model.startswith("gemini/")
+            and api_key is None
+            and settings.gemini_api_key is not None
+        ):
+            api_key = settings.gemini_api_key.get_secret_value()
         if api_base:
             kwargs["api_base"] = api_base
         if api_key:

@@ -1,4 +1,4 @@
-"""Chooses the LLM client per request: the fast path where it serves the route, LiteLLM otherwise."""
+"""Picks the LLM client per request: the fast path where it serves the route, else LiteLLM."""
 
 from __future__ import annotations
 

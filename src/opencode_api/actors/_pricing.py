@@ -1,4 +1,4 @@
-"""Cost of one step from LiteLLM's bundled price map; an unknown model is unpriced, never guessed."""
+"""Cost of one step from LiteLLM's bundled price map; an unknown model is unpriced, not guessed."""
 
 from __future__ import annotations
 

@@ -55,6 +55,10 @@ _PROVIDERS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     "xai": ("xAI", ("XAI_API_KEY",), None),
 }
 
+_COMMON_PREFIXES = frozenset(
+    {*_PROVIDERS, "azure", "bedrock", "vertex_ai", "hosted_vllm", "ollama", "openrouter", "groq"}
+)
+
 _catalogue: dict[str, list[ModelInfo]] | None = None
 _catalogue_lock = threading.Lock()
 
@@ -166,8 +170,11 @@ def resolve_model(
         if model_id.startswith(f"{provider_id}/"):
             return provider_id, model_id[len(provider_id) + 1 :], model_id
         return provider_id, model_id, f"{provider_id}/{model_id}"
-    litellm = import_litellm()
     prefix, _, rest = model_id.partition("/")
+    # Common prefixes need no LiteLLM import (2 s, possibly on the event loop).
+    if rest and prefix in _COMMON_PREFIXES:
+        return prefix, rest, model_id
+    litellm = import_litellm()
     if rest and prefix in litellm.provider_list:
         return prefix, rest, model_id
     try:

@@ -241,14 +241,16 @@ class Runtime:
             settings = settings.model_copy(update=overrides)
         if database_url is not None:
             settings = settings.model_copy(update={"database_url": database_url})
-        store = open_store(
-            settings.resolved_database_url(),
-            statement_cache_size=settings.pg_statement_cache_size,
-            supabase_url=settings.supabase_url,
-            supabase_key=(
+        url = settings.resolved_database_url()
+        options: dict[str, Any] = {}
+        if url.startswith("postgres") and settings.pg_statement_cache_size is not None:
+            options["statement_cache_size"] = settings.pg_statement_cache_size
+        elif url.startswith("supabase"):
+            options["supabase_url"] = settings.supabase_url
+            options["supabase_key"] = (
                 settings.supabase_key.get_secret_value() if settings.supabase_key else None
-            ),
-        )
+            )
+        store = open_store(url, **options)
         await store.open()
         runtime = cls(settings, store, llm=llm)
         try:

@@ -198,6 +198,12 @@ class SessionActor(Actor):
         if msg.ticket < self._abort_ticket:
             # Aborted while queued: end it the same way, without calling the model.
             await store.set_message_status(msg.user_message_id, "aborted")
+            self.publish(
+                MessageStart(
+                    self.session.id, assistant.id, msg.user_message_id,
+                    parent_id=msg.user_message_id,
+                )
+            )
             await self._finish(turn, msg, "aborted", started, store_message=False)
             return
 
@@ -283,6 +289,7 @@ class SessionActor(Actor):
                         part.tool_status = "error"
                         part.tool_output = part.tool_output or "Tool execution was aborted"
                 turn.stored_parts.extend(partial)
+                turn.step_parts, turn.step_text, turn.step_reasoning = [], [], []
                 turn.message = turn.message.model_copy(
                     update={
                         "content": turn.text(),
@@ -386,7 +393,9 @@ class SessionActor(Actor):
         if self._history is None:
             page = await self.deps.store.list_messages(self.session.id, include_compacted=False)
             messages = page.messages if page is not None else []
-            self._history = [m for m in messages if m.status != "queued" and m.id != exclude]
+            self._history = [
+                m for m in messages if m.status not in ("queued", "running") and m.id != exclude
+            ]
         return [m for m in self._history if not m.compacted]
 
     # -- questions -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from opencode_api.actors import Runtime
+from opencode_api.actors._providers import list_providers
 from opencode_api.http import _catalogue_routes, _service_routes, _session_routes, _stream_routes
 from opencode_api.http._auth import Authenticator, auth_middleware
 from opencode_api.http._cors import cors_middleware
@@ -93,6 +95,9 @@ def create_app(
     app.on_response_prepare.append(_on_prepare)
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Importing LiteLLM and building the model catalogue blocks for seconds: do it in a
+        # thread now rather than on the event loop inside the first turn.
+        await asyncio.to_thread(list_providers, settings)
         if runtime is not None:
             app[RUNTIME] = runtime
             metrics.runtime = runtime

@@ -70,6 +70,9 @@ class SSEWriter:
 
     async def prepare(self) -> None:
         await self.response.prepare(self.request)
+        # aiohttp holds the headers back until the first body write: send a comment now so the
+        # client sees the 200 at once, not when the first event comes (the LLM's first token).
+        await self.send(PING_FRAME)
 
     async def send(self, data: bytes) -> None:
         try:

@@ -46,7 +46,11 @@ class Supervisor:
 
     ``factory(actor_id)`` builds an actor (it may load state from storage). Every task of the
     runtime (actor lane tasks and the idle reaper) is a child of one ``asyncio.TaskGroup`` that the
-    supervisor holds from ``start()`` to ``shutdown()``.
+    supervisor holds from ``start()`` to ``shutdown()``; an idle actor has no task at all.
+
+    An ``ActorRef`` belongs to one activation: after a stop, a passivation or a crash loop it
+    raises ``ActorDeadError``, so callers keep ids and resolve them with ``get_or_activate``
+    (a dictionary lookup when the actor is live), which reactivates a passivated actor.
     """
 
     def __init__(
@@ -142,16 +146,18 @@ class Supervisor:
             done.set()
 
     async def _own_tasks(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            self._group = group
-            reaper = None
-            if self._idle_ttl is not None:
-                reaper = group.create_task(self._reap_forever(), name="opencode_api.reaper")
-            self._ready.set()
-            await self._close_requested.wait()
-            if reaper is not None:
-                reaper.cancel()
-        self._group = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                reaper = None
+                if self._idle_ttl is not None:
+                    reaper = group.create_task(self._reap_forever(), name="opencode_api.reaper")
+                self._ready.set()
+                await self._close_requested.wait()
+                if reaper is not None:
+                    reaper.cancel()
+        finally:
+            self._group = None
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], actor_id: str) -> asyncio.Task[None]:
         group = self._group
@@ -176,6 +182,9 @@ class Supervisor:
         """
         mailbox = self._cells.get(actor_id)
         if mailbox is not None:
+            # Resolving an id counts as use: the caller is about to send, so the idle clock
+            # restarts and the actor moves to the back of the eviction order.
+            mailbox.last_active = self._clock.monotonic()
             self._cells.move_to_end(actor_id)
             return mailbox.ref
         if self._group is None and not self._closing:

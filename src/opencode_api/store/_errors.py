@@ -1,17 +1,16 @@
 """The store's branch of the exception tree.
 
-    OpenCodeError
-    └── StoreError                     store/: any persistence failure
-        ├── UnsupportedDatabaseURL     open_store() got a URL scheme it does not know
-        ├── StoreNotOpen               a method was called before open() or after close()
-        ├── MigrationError             a schema migration failed (the cause is chained)
-        └── StoreConflict              a write violated a constraint (duplicate id, missing row)
+OpenCodeError
+└── StoreError                     store/: any persistence failure
+    ├── UnsupportedDatabaseURL     open_store() got a URL scheme it does not know
+    ├── StoreNotOpen               a method was called before open() or after close()
+    ├── MigrationError             a schema migration failed (the cause is chained)
+    └── StoreConflict              a write violated a constraint (duplicate id, missing row)
 """
 
 from __future__ import annotations
 
-# runtime/__init__ does not re-export it yet; same class either way.
-from opencode_api.runtime._errors import OpenCodeError
+from opencode_api.runtime import OpenCodeError
 
 
 class StoreError(OpenCodeError):
@@ -31,4 +30,7 @@ class MigrationError(StoreError):
 
 
 class StoreConflict(StoreError):
-    """A write violated a constraint (duplicate id, unknown session or message); nothing was kept."""
+    """A write violated a constraint (a duplicate id, an unknown session or message).
+
+    Nothing of that write was kept.
+    """

@@ -80,6 +80,7 @@ class PostgresStore(SqlStore):
         if self._pool is not None:
             return
         import asyncpg
+
         pool = await asyncpg.create_pool(
             self.dsn,
             min_size=self._min_size,
@@ -96,6 +97,7 @@ class PostgresStore(SqlStore):
 
     async def _migrate(self, pool: asyncpg.Pool) -> None:
         import asyncpg
+
         migrations = load_migrations("postgres")
         async with pool.acquire() as conn:
             try:
@@ -110,7 +112,8 @@ class PostgresStore(SqlStore):
                         "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
                     )
                     applied = {
-                        r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")
+                        r["version"]
+                        for r in await conn.fetch("SELECT version FROM schema_migrations")
                     }
                     for migration in migrations:
                         if migration.version in applied:
@@ -137,13 +140,15 @@ class PostgresStore(SqlStore):
     @asynccontextmanager
     async def _transaction(self, **options: Any) -> AsyncIterator[Conn]:
         import asyncpg
+
         try:
             async with self._open_pool().acquire() as conn, conn.transaction(**options):
                 yield _PgConn(conn)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise StoreConflict(f"PostgreSQL: {exc}") from exc
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreError(f"PostgreSQL: {exc}") from exc
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            # OSError: the server cannot be reached (refused, reset) while acquiring or querying.
+            raise StoreError(f"PostgreSQL: {exc!r}") from exc
 
     def _write(self) -> AbstractAsyncContextManager[Conn]:
         return self._transaction()

@@ -435,7 +435,9 @@ class SqlStore(ABC):
     ) -> None:
         async with self._write() as conn:
             if error is None:
-                await conn.execute("UPDATE messages SET status = ? WHERE id = ?", status, message_id)
+                await conn.execute(
+                    "UPDATE messages SET status = ? WHERE id = ?", status, message_id
+                )
             else:
                 await conn.execute(
                     "UPDATE messages SET status = ?, error = ? WHERE id = ?",
@@ -542,7 +544,9 @@ class SqlStore(ABC):
         assert row is not None  # INSERT ... RETURNING yields its row or raises
         return self._question(row)
 
-    async def get_question(self, question_id: str, *, user_id: str | None = None) -> Question | None:
+    async def get_question(
+        self, question_id: str, *, user_id: str | None = None
+    ) -> Question | None:
         sql, args = "SELECT * FROM questions WHERE id = ?", [question_id]
         if user_id is not None:
             sql += " AND user_id = ?"
@@ -746,5 +750,3 @@ def cost_from_rows(session_id: str, rows: Sequence[Row]) -> SessionCost:
         by_model=by_model,
         priced=all(m.priced for m in by_model),
     )
-
-

@@ -52,6 +52,10 @@ async def _rollback(db: aiosqlite.Connection) -> None:
         pass  # SQLite already rolled the transaction back itself (e.g. after a failed COMMIT)
 
 
+def _make_parent_dir(path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+
 class SqliteStore(SqlStore):
     """The embedded default. Every write goes through one connection, serialized by a lock, so
     concurrent sessions queue in the process instead of failing with ``database is locked``;
@@ -85,8 +89,7 @@ class SqliteStore(SqlStore):
         if self._writer is not None:
             return
         if not self._memory:
-            directory = os.path.dirname(os.path.abspath(self.path))
-            await asyncio.to_thread(os.makedirs, directory, exist_ok=True)
+            await asyncio.to_thread(_make_parent_dir, self.path)
         writer = await self._connect()
         try:
             if not self._memory:

@@ -32,7 +32,7 @@ def anthropic_usage(usage: Usage) -> dict[str, Any]:
 
 
 class FakeAnthropicServer(FakeProviderServer):
-    """Anthropic-compatible fake: ``base_url`` is ``http://127.0.0.1:PORT`` (clients add /v1/messages)."""
+    """Anthropic-compatible fake: ``base_url`` is ``http://127.0.0.1:PORT`` (+ ``/v1/messages``)."""
 
     paths = ("/v1/messages", "/messages")
 

@@ -12,7 +12,7 @@ _WORD = re.compile(r"\S+\s*|\s+")
 
 
 def split_words(text: str) -> tuple[str, ...]:
-    """Split text into word chunks that keep their trailing whitespace (``"a b"`` -> ``a ``, ``b``)."""
+    """Split text into word chunks keeping trailing whitespace (``"a b"`` -> ``a ``, ``b``)."""
     return tuple(_WORD.findall(text))
 
 
@@ -22,7 +22,7 @@ def _chunks(value: str | Sequence[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token usage in OpenAI terms: ``prompt_tokens`` includes the cached (read and written) ones."""
+    """Token usage in OpenAI terms: ``prompt_tokens`` includes cached (read and written) ones."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0

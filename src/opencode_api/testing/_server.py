@@ -1,4 +1,4 @@
-"""The HTTP side shared by the fake providers: lifecycle, the reply queue, recording, disconnects."""
+"""The HTTP side shared by the fake providers: lifecycle, reply queue, recording, disconnects."""
 
 from __future__ import annotations
 

@@ -183,9 +183,12 @@ BEGIN
 END
 $$;
 
--- Upsert parts (used by save_step and compaction).
-CREATE OR REPLACE FUNCTION opencode_upsert_parts(p_parts JSONB, p_user TEXT)
+-- Upsert parts of one session (a part as it streams, or a step's parts).
+CREATE OR REPLACE FUNCTION opencode_upsert_parts(p_parts JSONB)
 RETURNS VOID LANGUAGE plpgsql SECURITY INVOKER AS $$
+DECLARE
+    p_user TEXT := (SELECT user_id FROM opencode_sessions
+                    WHERE id = p_parts->0->>'session_id');
 BEGIN
     INSERT INTO opencode_message_parts AS p
         SELECT * FROM jsonb_populate_recordset(NULL::opencode_message_parts,
@@ -222,7 +225,7 @@ BEGIN
         usage = excluded.usage, cost = excluded.cost, priced = excluded.priced,
         finish = excluded.finish, error = excluded.error, status = excluded.status,
         step_count = m.step_count + 1;
-    PERFORM opencode_upsert_parts(p_parts, v_user);
+    PERFORM opencode_upsert_parts(p_parts);
     UPDATE opencode_sessions SET
         total_cost = total_cost + p_cost,
         total_input_tokens = total_input_tokens + (p_usage->>'input_tokens')::BIGINT,

@@ -1,0 +1,146 @@
+"""open_store() URL handling, the public names, and backend-specific behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+import opencode_api.store as store_pkg
+from opencode_api.runtime import OpenCodeError
+from opencode_api.store import (
+    Message,
+    Part,
+    PostgresStore,
+    Session,
+    SqliteStore,
+    StepRecord,
+    StoreError,
+    SupabaseStore,
+    UnsupportedDatabaseURL,
+    Usage,
+    open_store,
+)
+from tests.store.fake_postgrest import FakePostgrest
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    public = {n for n in dir(store_pkg) if not n.startswith("_")} - {"annotations"}
+    assert sorted(store_pkg.__all__) == store_pkg.__all__
+    assert set(store_pkg.__all__) == public
+    assert issubclass(StoreError, OpenCodeError)
+
+
+async def test_sqlite_relative_path_creates_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///./data/nested/opencode.db")
+    assert isinstance(store, SqliteStore)
+    await store.open()
+    try:
+        await store.create_session(Session(id="ses_1"))
+    finally:
+        await store.close()
+    assert "opencode.db" in os.listdir(tmp_path / "data" / "nested")
+
+
+async def test_sqlite_memory() -> None:
+    store = open_store("sqlite:///:memory:")
+    await store.open()
+    try:
+        await store.create_session(Session(id="ses_1"))
+        page = await store.list_messages("ses_1")
+        assert page is not None and page.total_count == 0
+    finally:
+        await store.close()
+
+
+def test_urls() -> None:
+    pg = open_store("postgres://u:p@db:6543/x?statement_cache_size=0&sslmode=require")
+    assert isinstance(pg, PostgresStore)
+    assert pg.dsn == "postgres://u:p@db:6543/x?sslmode=require"
+    assert pg._statement_cache_size == 0
+    assert open_store("postgresql://db/x")._statement_cache_size == 100  # type: ignore[attr-defined]
+    pinned = open_store("postgresql://db/x", statement_cache_size=7)
+    assert pinned._statement_cache_size == 7  # type: ignore[attr-defined]
+    sb = open_store("supabase:", supabase_url="https://x.supabase.co/", supabase_key="k")
+    assert isinstance(sb, SupabaseStore) and sb.url == "https://x.supabase.co"
+    for bad in ("mysql://x", "sqlite:///", "nothing"):
+        with pytest.raises(UnsupportedDatabaseURL):
+            open_store(bad)
+    with pytest.raises(UnsupportedDatabaseURL):
+        open_store("supabase:")
+
+
+@pytest.mark.postgres
+async def test_postgres_without_statement_cache(postgres_database_url: str) -> None:
+    store = open_store(postgres_database_url + "?statement_cache_size=0")
+    await store.open()
+    try:
+        await store.create_session(Session(id="ses_1"))
+        for _ in range(3):
+            assert await store.get_session("ses_1") is not None
+    finally:
+        await store.close()
+
+
+async def test_sqlite_cancelled_write_leaves_store_usable(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "x.db"))
+    await store.open()
+    try:
+        await store.create_session(Session(id="ses_1"))
+        steps = [
+            asyncio.create_task(
+                store.save_step(
+                    StepRecord(
+                        message=Message(id=f"msg_{i}", session_id="ses_1", role="assistant"),
+                        parts=[Part(id=f"prt_{i}", message_id=f"msg_{i}", session_id="ses_1",
+                                    type="text", content="x")],
+                        usage_delta=Usage(input_tokens=1),
+                        cost_delta=0.0,
+                    )
+                )
+            )
+            for i in range(20)
+        ]  # fmt: skip
+        await asyncio.sleep(0)  # let them start; then cancel them wherever they are
+        for task in steps[5:]:
+            task.cancel()
+        results = await asyncio.gather(*steps, return_exceptions=True)
+        done = sum(r is None for r in results)
+        session = await store.get_session("ses_1")
+        assert session is not None
+        page = await store.list_messages("ses_1")
+        assert page is not None
+        # every step is all-or-nothing: counts agree with the messages actually stored
+        assert session.message_count == page.total_count == session.total_input_tokens
+        assert page.total_count >= done
+        await store.create_session(Session(id="ses_2"))
+    finally:
+        await store.close()
+
+
+async def test_supabase_for_user_sends_the_users_jwt_and_shares_the_pool() -> None:
+    async with FakePostgrest() as server:
+        service = SupabaseStore(server.url, "anon-key")
+        await service.open()
+        try:
+            alice, bob = service.for_user("jwt-alice"), service.for_user("jwt-bob")
+            assert alice._http is service._http is bob._http
+            await asyncio.gather(
+                *(s.get_session("ses_x") for s in (alice, bob, service) for _ in range(5))
+            )
+            seen = set(server.seen_auth)
+            assert seen == {
+                ("Bearer jwt-alice", "anon-key"),
+                ("Bearer jwt-bob", "anon-key"),
+                ("Bearer anon-key", "anon-key"),
+            }
+            assert server.seen_auth.count(("Bearer jwt-alice", "anon-key")) == 5
+            await alice.close()  # closing a per-user store leaves the shared pool open
+            assert await service.get_session("ses_x") is None
+        finally:
+            await service.close()
