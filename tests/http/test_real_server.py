@@ -86,7 +86,7 @@ async def test_sigterm_with_a_turn_in_flight(tmp_path: Path, fake: FakeLLMServer
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            for _ in range(300):  # wait until it listens (bounded retries, no fixed sleep)
+            for _ in range(1200):  # wait until it listens (bounded retries, no fixed sleep)
                 try:
                     await http.get("/health")
                     break

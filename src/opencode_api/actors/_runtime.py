@@ -121,10 +121,11 @@ class TurnStream:
                     else:
                         # The outbox closed (the session was deleted or the runtime stopped).
                         self._finished = True
-                except SubscriberLagged:
+                except SubscriberLagged as exc:
                     # Too slow for the live buffer: catch up from the replay buffer.
                     subscription.close()
-                    subscription = await self._runtime._resubscribe(self._session_id, last_seq)
+                    resume = exc.last_seq if exc.last_seq is not None else last_seq
+                    subscription = await self._runtime._resubscribe(self._session_id, resume)
         finally:
             subscription.close()
 
