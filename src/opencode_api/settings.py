@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     anthropic_api_base: str | None = None
     llm_fast_path: Literal["auto", "off"] = "auto"
     llm_timeout: float = 600.0
+    # Load LiteLLM and its tokenizer in a thread at start-up instead of inside the first turn.
+    llm_warm_up: bool = True
     llm_max_retries: int = 4
     llm_retry_base_delay: float = 1.0
     llm_retry_max_delay: float = 30.0

@@ -64,6 +64,16 @@ def import_litellm() -> ModuleType:
     return _litellm
 
 
+def warm_up() -> None:
+    """Import LiteLLM and load its tokenizer now (blocking: call it in a thread).
+
+    LiteLLM otherwise loads the tokenizer inside the first streamed call, on the event loop,
+    stalling every session for seconds.
+    """
+    litellm = import_litellm()
+    litellm.token_counter(model="gpt-4o-mini", text="warm up")
+
+
 def _field(obj: Any, name: str) -> Any:
     if obj is None:
         return None

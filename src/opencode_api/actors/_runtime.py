@@ -6,6 +6,7 @@ plain data: records from the store, events from the outbox.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -209,6 +210,11 @@ class Runtime:
         )
         # Callables told about every finished turn (metrics).
         self.turn_listeners: list[Callable[[TurnSummary], None]] = self._deps.turn_listeners
+        # Turns sent and not yet ended, per session: the session's live status. The count drops
+        # in the same step as the turn's terminal event is published, so a client that saw
+        # ``done`` never sees the session still busy.
+        self._pending_turns: dict[str, int] = {}
+        self.turn_listeners.append(self._turn_ended)
         self.supervisor = Supervisor(
             self._activate,
             mailbox_size=settings.mailbox_size,
@@ -264,6 +270,10 @@ class Runtime:
                 await store.close()
 
     async def start(self) -> None:
+        if self.settings.llm_warm_up:
+            from opencode_api.actors._litellm_client import warm_up
+
+            await asyncio.to_thread(warm_up)
         interrupted = await self.store.mark_interrupted()
         if interrupted:
             log.warning("marked interrupted turns", count=interrupted)
@@ -377,8 +387,10 @@ class Runtime:
         return await self.store.get_todos(session_id)
 
     def status(self, session_id: str) -> Literal["idle", "busy"]:
-        ref = self.supervisor.get(session_id)
-        return "busy" if ref is not None and ref.is_busy else "idle"
+        return "busy" if self._pending_turns.get(session_id, 0) > 0 else "idle"
+
+    def _turn_ended(self, summary: TurnSummary) -> None:
+        self._turn_ended_early(summary.session_id)
 
     # -- turns -----------------------------------------------------------------------------
 
@@ -446,7 +458,7 @@ class Runtime:
             model_id or session.model_id,
         )
         ref = await self.supervisor.get_or_activate(session_id)
-        if busy == "reject" and ref.is_busy:
+        if busy == "reject" and self.status(session_id) == "busy":
             raise SessionBusyError(f"session {session_id} is busy with another turn")
         reservation = await self.quota.reserve(user_id, max_tokens)
         user_message = Message(
@@ -469,6 +481,7 @@ class Runtime:
             max_steps=max_steps or self.settings.max_steps,
         )
         subscription = ref.subscribe(ref.outbox.last_seq, max_pending=self.settings.outbox_size)
+        self._pending_turns[session_id] = self._pending_turns.get(session_id, 0) + 1
         try:
             await self.store.append_message(user_message)
             ref.tell(
@@ -482,6 +495,7 @@ class Runtime:
             )
         except BaseException as exc:
             subscription.close()
+            self._turn_ended_early(session_id)
             if reservation is not None:
                 await self.store.release_usage(reservation)
             if isinstance(exc, MailboxFull):
@@ -495,6 +509,13 @@ class Runtime:
             "message.created", session_id, user_id, {"info": _jsonable(user_message)}
         )
         return user_message.id, subscription
+
+    def _turn_ended_early(self, session_id: str) -> None:
+        count = self._pending_turns.get(session_id, 0) - 1
+        if count > 0:
+            self._pending_turns[session_id] = count
+        else:
+            self._pending_turns.pop(session_id, None)
 
     async def _resubscribe(self, session_id: str, after: int | None) -> Subscription[Any]:
         ref = await self.supervisor.get_or_activate(session_id)

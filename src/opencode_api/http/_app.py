@@ -100,12 +100,12 @@ def create_app(
         await asyncio.to_thread(list_providers, settings)
         if runtime is not None:
             app[RUNTIME] = runtime
-            metrics.runtime = runtime
+            metrics.attach(runtime)
             yield
             return
         async with Runtime.open(settings) as opened:
             app[RUNTIME] = opened
-            metrics.runtime = opened
+            metrics.attach(opened)
             log.info("runtime started", database=_redact(settings.resolved_database_url()))
             yield
 

@@ -30,6 +30,8 @@ AUDIENCE = "authenticated"
 # HS256 only with the shared secret; asymmetric algorithms only with a JWKS key of their type.
 _JWKS_ALGORITHMS = {"ES256": "EC", "RS256": "RSA"}
 # Routes a browser EventSource calls: it cannot set headers, so the token may be in the query.
+# The owner of sessions created without a token when accounts are optional.
+ANONYMOUS_USER_ID = "anonymous"
 SSE_ROUTES = frozenset({"send_message", "session_stream", "events"})
 OPEN_PATHS = frozenset({"/health"})
 # Documentation and metrics hold no user data: AUTH_REQUIRED (a user token) does not gate them,
@@ -131,7 +133,10 @@ class Authenticator:
             await self.jwks.aclose()
 
     async def authenticate(self, request: web.Request) -> str | None:
-        """The request's user id (None: anonymous, allowed); raises ``UnauthorizedError``."""
+        """The request's user id; raises ``UnauthorizedError``.
+
+        None only when no user accounts are configured (a single-tenant server: no scoping).
+        """
         header = request.headers.get("Authorization", "")
         scheme, _, credentials = header.partition(" ")
         scheme = scheme.lower()
@@ -151,6 +156,10 @@ class Authenticator:
             raise UnauthorizedError(
                 "authentication required", challenge='Basic realm="opencode", charset="UTF-8"'
             )
+        if self.jwt_enabled:
+            # With user accounts configured, a request without a token is scoped to one shared
+            # anonymous owner: it sees only anonymous sessions, never a signed-in user's.
+            return ANONYMOUS_USER_ID
         return None
 
     def _basic_ok(self, credentials: str) -> bool:

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 if TYPE_CHECKING:
-    from opencode_api.actors import Runtime
+    from opencode_api.actors import Runtime, TurnSummary
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -36,9 +36,9 @@ class Metrics:
             "opencode_turns", "Turns finished, by stop reason", ["stop_reason"], registry=r
         )
         self.tokens = Counter(
-            "opencode_tokens", "Tokens used by streamed turns", ["kind"], registry=r
+            "opencode_tokens", "Tokens used by turns", ["kind"], registry=r
         )
-        self.cost = Counter("opencode_cost_usd", "Cost of streamed turns in USD", registry=r)
+        self.cost = Counter("opencode_cost_usd", "Cost of turns in USD", registry=r)
         self.errors = Counter(
             "opencode_errors", "Error responses and turn errors, by type", ["type"], registry=r
         )
@@ -60,16 +60,26 @@ class Metrics:
         self.busy_sessions.set(stats.busy)
         self.mailbox_depth.set(stats.mailbox_depth_total)
 
-    def record_done(self, event: dict[str, Any]) -> None:
-        self.turns.labels(stop_reason=str(event.get("stop_reason", "unknown"))).inc()
-        usage = event.get("usage") or {}
-        for kind in ("input_tokens", "output_tokens", "reasoning_tokens"):
-            value = usage.get(kind)
-            if isinstance(value, int) and value > 0:
-                self.tokens.labels(kind=kind.removesuffix("_tokens")).inc(value)
-        cost = event.get("cost")
-        if isinstance(cost, int | float) and cost > 0:
-            self.cost.inc(cost)
+    def attach(self, runtime: Runtime) -> None:
+        """Read the runtime's gauges at scrape time and count every turn it finishes."""
+        self.runtime = runtime
+        runtime.turn_listeners.append(self.record_turn)
+
+    def record_turn(self, turn: TurnSummary) -> None:
+        # Every turn counts, whether or not a client was still connected to its stream.
+        self.turns.labels(stop_reason=turn.stop_reason).inc()
+        usage = turn.usage
+        for kind, value in (
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+            ("reasoning", usage.reasoning_tokens),
+        ):
+            if value > 0:
+                self.tokens.labels(kind=kind).inc(value)
+        if turn.cost > 0:
+            self.cost.inc(turn.cost)
+        if turn.error_type is not None:
+            self.errors.labels(type=turn.error_type).inc()
 
     def render(self) -> bytes:
         self.collect_runtime()

@@ -47,11 +47,6 @@ class _TurnFrames:
         data: dict[str, Any] = event.to_dict() if hasattr(event, "to_dict") else dict(event)
         event_type = str(data.get("type", "message"))
         self.message_id = data.get("message_id", self.message_id)
-        if event_type == "done":
-            self.metrics.record_done(data)
-        elif event_type == "error":
-            error = data.get("error") or {}
-            self.metrics.errors.labels(type=str(error.get("type", "error"))).inc()
         self.terminal = bool(getattr(event, "terminal", False))
         return json_frame(data, event=event_type, event_id=item.seq)
 

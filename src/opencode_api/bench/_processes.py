@@ -1,0 +1,156 @@
+"""Child processes of a bench run (fake provider, server, baseline) and their RSS and CPU from /proc."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import aiohttp
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ProcessStats:
+    """RSS and CPU time of one process, read from ``/proc`` (Linux; zeros elsewhere)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_rss = 0
+
+    def _status(self, key: str) -> int:
+        try:
+            text = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return 0
+        for line in text.splitlines():
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024  # the kernel reports kB
+        return 0
+
+    def rss(self) -> int:
+        value = self._status("VmRSS:")
+        self.peak_rss = max(self.peak_rss, value)
+        return value
+
+    def high_water_mark(self) -> int:
+        """``VmHWM``: the largest RSS of the process's whole life (start-up included)."""
+        return self._status("VmHWM:")
+
+    def cpu_seconds(self) -> float:
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        # The command name may contain spaces: fields are counted after its closing paren.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime + stime
+
+    async def sample(self, interval: float = 0.1) -> None:
+        """Track the peak RSS until cancelled (run it as a task owned by the caller)."""
+        while True:
+            self.rss()
+            await asyncio.sleep(interval)
+
+    def reset_peak(self) -> None:
+        self.peak_rss = 0
+        self.rss()
+
+
+class Child:
+    """A child process with its output in a log file; ``stop()`` sends SIGTERM, then SIGKILL."""
+
+    def __init__(self, name: str, process: asyncio.subprocess.Process, log_path: Path) -> None:
+        self.name = name
+        self.process = process
+        self.log_path = log_path
+        self.stats = ProcessStats(process.pid)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def stop(self, grace: float = 20.0) -> int | None:
+        if self.process.returncode is not None:
+            return self.process.returncode
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.process.wait(), grace)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            return await self.process.wait()
+
+
+async def spawn(
+    name: str,
+    module: str,
+    args: list[str],
+    *,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    ready_line: bool = False,
+) -> tuple[Child, str]:
+    """Start ``python -m module args``; with ``ready_line`` wait for (and return) its first line."""
+    log_path = log_dir / f"{name}.log"
+    full_env = {**os.environ, **(env or {})}
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            module,
+            *args,
+            stdout=asyncio.subprocess.PIPE if ready_line else log,
+            stderr=log,
+            env=full_env,
+        )
+    child = Child(name, process, log_path)
+    if not ready_line:
+        return child, ""
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+    except TimeoutError:
+        await child.stop()
+        raise RuntimeError(f"{name} did not start within 60 s:\n{child.log_tail()}") from None
+    if not line:
+        await child.stop()
+        raise RuntimeError(f"{name} exited at start-up:\n{child.log_tail()}")
+    return child, line.decode().strip()
+
+
+async def wait_healthy(child: Child | None, url: str, timeout: float = 90.0) -> None:
+    """Poll ``GET {url}/health`` until it answers 200 (a server gives no readiness line)."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while True:
+            if child is not None and child.process.returncode is not None:
+                raise RuntimeError(f"{child.name} exited at start-up:\n{child.log_tail()}")
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with http.get(f"{url}/health") as response:
+                    if response.status == 200:
+                        return
+            if time.monotonic() > deadline:
+                tail = child.log_tail() if child is not None else ""
+                raise RuntimeError(f"{url} not healthy after {timeout:.0f} s\n{tail}")
+            await asyncio.sleep(0.1)
