@@ -1,4 +1,4 @@
-"""Shared test set-up. LiteLLM must never fetch its price map: set this before anything imports it."""
+"""Shared test set-up. LiteLLM must never fetch its price map: set this before any import."""
 
 from __future__ import annotations
 

@@ -16,9 +16,9 @@ import os
 # start-up, ever. Set before anything can import LiteLLM.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from opencode_api._version import __version__  # noqa: E402
-from opencode_api.actors import Runtime, TurnEvent  # noqa: E402
-from opencode_api.runtime import OpenCodeError  # noqa: E402
-from opencode_api.settings import Settings  # noqa: E402
+from opencode_api._version import __version__
+from opencode_api.actors import Runtime, TurnEvent
+from opencode_api.runtime import OpenCodeError
+from opencode_api.settings import Settings
 
 __all__ = ["OpenCodeError", "Runtime", "Settings", "TurnEvent", "__version__"]

@@ -1,4 +1,4 @@
-"""Fixtures for the session actor: a Runtime on a real SQLite file, a scripted provider over HTTP."""
+"""Session actor fixtures: a Runtime on a real SQLite file, a scripted provider over HTTP."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ async def test_reject_tells_the_model(runtime: Runtime, fake: FakeLLMServer) -> 
 async def test_question_waits_with_nobody_connected(runtime: Runtime, fake: FakeLLMServer) -> None:
     ask_then_answer(fake)
     session = await runtime.create_session()
-    rest, events = await run_until_question(runtime, session.id)
+    rest, _ = await run_until_question(runtime, session.id)
     await rest.aclose()  # the client goes away; the turn keeps waiting
     pending = await runtime.list_questions()
     assert len(pending) == 1

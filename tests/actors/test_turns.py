@@ -23,12 +23,20 @@ def types(events: list[TurnEvent]) -> list[str]:
 
 
 async def test_plain_turn_event_order_and_storage(runtime: Runtime, fake: FakeLLMServer) -> None:
-    fake.enqueue(Reply(text="Hello there friend", usage=Usage(prompt_tokens=12, completion_tokens=3)))
+    fake.enqueue(
+        Reply(text="Hello there friend", usage=Usage(prompt_tokens=12, completion_tokens=3))
+    )
     session = await runtime.create_session(title="t")
     events = await collect(runtime.send(session.id, "Hi"))
 
     assert types(events) == [
-        "message_start", "step_start", "text", "text", "text", "step_finish", "done",
+        "message_start",
+        "step_start",
+        "text",
+        "text",
+        "text",
+        "step_finish",
+        "done",
     ]
     assert "".join(e.text for e in events if e.type == "text") == "Hello there friend"  # type: ignore[attr-defined]
     done = events[-1].to_dict()
@@ -43,7 +51,9 @@ async def test_plain_turn_event_order_and_storage(runtime: Runtime, fake: FakeLL
     user, assistant = page.messages
     assert (user.role, user.content, user.status) == ("user", "Hi", "completed")
     assert (assistant.role, assistant.content, assistant.status) == (
-        "assistant", "Hello there friend", "completed",
+        "assistant",
+        "Hello there friend",
+        "completed",
     )
     assert assistant.finish == "stop" and assistant.parent_id == user.id
     assert [p.type for p in assistant.parts] == ["step_start", "text", "step_finish"]
@@ -68,7 +78,9 @@ async def test_reasoning_is_streamed_and_stored(runtime: Runtime, fake: FakeLLMS
 
 
 async def test_tool_call_then_answer(runtime: Runtime, fake: FakeLLMServer) -> None:
-    todos = {"todos": [{"id": "1", "content": "write tests", "status": "pending", "priority": "high"}]}
+    todos = {
+        "todos": [{"id": "1", "content": "write tests", "status": "pending", "priority": "high"}]
+    }
     fake.enqueue(
         Reply(tool_calls=[ToolCall("todowrite", todos, id="call_a", fragments=4)]),
         Reply(text="Done."),
@@ -76,8 +88,15 @@ async def test_tool_call_then_answer(runtime: Runtime, fake: FakeLLMServer) -> N
     session = await runtime.create_session()
     events = await collect(runtime.send(session.id, "plan it"))
     assert types(events) == [
-        "message_start", "step_start", "tool_call", "tool_result", "step_finish",
-        "step_start", "text", "step_finish", "done",
+        "message_start",
+        "step_start",
+        "tool_call",
+        "tool_result",
+        "step_finish",
+        "step_start",
+        "text",
+        "step_finish",
+        "done",
     ]
     call = events[2].to_dict()["tool_call"]
     assert call == {"id": "call_a", "name": "todowrite", "arguments": todos}
@@ -306,11 +325,14 @@ async def test_interrupted_turns_are_marked_at_startup(tmp_path: Path, fake: Fak
     settings = make_settings(tmp_path, fake)
     async with Runtime.open(settings) as runtime:
         session = await runtime.create_session()
-        # What a process killed mid-turn leaves behind: a running turn, a queued one, a busy session.
+        # What a process killed mid-turn leaves: a running turn, a queued one, a busy session.
         for status in ("running", "queued"):
             await runtime.store.append_message(
                 Message(
-                    id=f"msg_{status}", session_id=session.id, role="user", content=status,
+                    id=f"msg_{status}",
+                    session_id=session.id,
+                    role="user",
+                    content=status,
                     status=status,
                 )
             )
@@ -322,9 +344,7 @@ async def test_interrupted_turns_are_marked_at_startup(tmp_path: Path, fake: Fak
 
 
 async def test_compaction_manual_and_automatic(tmp_path: Path, fake: FakeLLMServer) -> None:
-    settings = make_settings(
-        tmp_path, fake, compaction_threshold=6, compaction_keep_messages=2
-    )
+    settings = make_settings(tmp_path, fake, compaction_threshold=6, compaction_keep_messages=2)
     async with Runtime.open(settings) as runtime:
         session = await runtime.create_session()
         for i in range(3):
@@ -369,7 +389,7 @@ async def test_failed_compaction_is_recorded(runtime: Runtime, fake: FakeLLMServ
 
 async def test_generate_title(runtime: Runtime, fake: FakeLLMServer) -> None:
     session = await runtime.create_session()
-    fake.enqueue(Reply(text="\"Planning a trip to Rome.\""))
+    fake.enqueue(Reply(text='"Planning a trip to Rome."'))
     title = await runtime.generate_title(session.id, message="I want to visit Rome")
     assert title == "Planning a trip to Rome"
     assert (await runtime.get_session(session.id)).title == title

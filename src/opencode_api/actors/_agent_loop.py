@@ -185,7 +185,9 @@ class AgentLoop:
                             emitted = True
                             turn.step_text.append(text)
                             self._publish(
-                                TextEvent(turn.session_id, turn.message_id, turn.user_message_id, text)
+                                TextEvent(
+                                    turn.session_id, turn.message_id, turn.user_message_id, text
+                                )
                             )
                         case ReasoningDelta(text=text):
                             emitted = True
@@ -233,8 +235,8 @@ class AgentLoop:
             await asyncio.sleep(delay)
 
     def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
-        base = self._settings.llm_retry_base_delay * (2**attempt)
-        delay = min(self._settings.llm_retry_max_delay, base) * random.uniform(0.5, 1.0)
+        base: float = self._settings.llm_retry_base_delay * 2.0**attempt
+        delay: float = min(self._settings.llm_retry_max_delay, base) * random.uniform(0.5, 1.0)
         if retry_after is not None:
             delay = max(delay, min(retry_after, self._settings.llm_retry_max_delay * 4))
         return delay
@@ -349,9 +351,7 @@ class AgentLoop:
         if len(recent) < DOOM_LOOP_THRESHOLD:
             return False
         name, args = recent[0]
-        return all(
-            n == name and _same_args(a, args) for n, a in recent[1:]
-        )
+        return all(n == name and _same_args(a, args) for n, a in recent[1:])
 
 
 def _parse_args(arguments: str) -> dict[str, Any]:
@@ -383,7 +383,5 @@ def _step_messages(result: StepResult, results: Sequence[ToolResult]) -> list[di
             for call in result.tool_calls
         ]
     out = [entry]
-    out.extend(
-        {"role": "tool", "tool_call_id": r.tool_call_id, "content": r.text} for r in results
-    )
+    out.extend({"role": "tool", "tool_call_id": r.tool_call_id, "content": r.text} for r in results)
     return out

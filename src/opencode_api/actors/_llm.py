@@ -47,7 +47,7 @@ class StreamUsage:
 
 @dataclass(frozen=True, slots=True)
 class StreamFinish:
-    """The model's stop reason, normalized: ``stop``, ``tool_calls``, ``length``, ``content_filter``."""
+    """The model's stop reason: ``stop``, ``tool_calls``, ``length``, ``content_filter``."""
 
     reason: str
 

@@ -22,7 +22,7 @@ from opencode_api.actors._errors import (
     QuotaExceededError,
     SessionBusyError,
 )
-from opencode_api.actors._events import BusEvent, Done, TurnEvent
+from opencode_api.actors._events import BusEvent, TurnEvent
 from opencode_api.actors._ids import new_id
 from opencode_api.actors._llm import LLMClient
 from opencode_api.actors._messages import (
@@ -505,9 +505,7 @@ class Runtime:
                     error={"type": "mailbox_full", "message": str(exc)},
                 )
             raise
-        self._publish(
-            "message.created", session_id, user_id, {"info": _jsonable(user_message)}
-        )
+        self._publish("message.created", session_id, user_id, {"info": _jsonable(user_message)})
         return user_message.id, subscription
 
     def _turn_ended_early(self, session_id: str) -> None:
@@ -636,9 +634,7 @@ class Runtime:
         self, event_type: str, session_id: str, user_id: str | None, properties: dict[str, Any]
     ) -> None:
         properties.setdefault("session_id", session_id)
-        self.bus.publish(
-            BusEvent(event_type, properties, session_id=session_id, user_id=user_id)
-        )
+        self.bus.publish(BusEvent(event_type, properties, session_id=session_id, user_id=user_id))
 
 
 def _replayable(outbox: Outbox[Any], after: int) -> bool:
@@ -649,6 +645,3 @@ def _replayable(outbox: Outbox[Any], after: int) -> bool:
 def _jsonable(model: Any) -> dict[str, Any]:
     data: dict[str, Any] = model.model_dump(mode="json")
     return data
-
-
-

@@ -171,7 +171,9 @@ class SessionActor(Actor):
     def publish_bus(self, event_type: str, properties: dict[str, Any]) -> None:
         properties.setdefault("session_id", self.session.id)
         self.deps.bus.publish(
-            BusEvent(event_type, properties, session_id=self.session.id, user_id=self.session.user_id)
+            BusEvent(
+                event_type, properties, session_id=self.session.id, user_id=self.session.user_id
+            )
         )
 
     # -- turns -----------------------------------------------------------------------------
@@ -200,7 +202,9 @@ class SessionActor(Actor):
             await store.set_message_status(msg.user_message_id, "aborted")
             self.publish(
                 MessageStart(
-                    self.session.id, assistant.id, msg.user_message_id,
+                    self.session.id,
+                    assistant.id,
+                    msg.user_message_id,
                     parent_id=msg.user_message_id,
                 )
             )
@@ -425,9 +429,7 @@ class SessionActor(Actor):
                 questions=items,
             )
         )
-        self.publish_bus(
-            "question.asked", {"question": question.model_dump(mode="json")}
-        )
+        self.publish_bus("question.asked", {"question": question.model_dump(mode="json")})
         try:
             async with asyncio.timeout(self.deps.settings.question_timeout):
                 answer = await future
@@ -455,7 +457,9 @@ class SessionActor(Actor):
             history = await self._load_history()
             text = next((m.content for m in history if m.role == "user" and m.content), None)
         if not text:
-            raise InvalidRequestError("the session has no message to make a title from", field="message")
+            raise InvalidRequestError(
+                "the session has no message to make a title from", field="message"
+            )
         settings = self.deps.settings
         model = model or settings.title_model or self._session_model()
         reply = await self.deps.llm.complete(

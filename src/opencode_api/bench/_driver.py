@@ -178,14 +178,15 @@ class LoadDriver:
         """One turn; never raises for a failed turn (the failure is in the result)."""
         turn = TurnResult(ok=False, started=time.perf_counter())
         try:
-            async with asyncio.timeout(timeout), asyncio.TaskGroup() as group:
-                await self._stream_turn(session_id, body, turn, group, abort)
+            async with asyncio.timeout(timeout):
+                try:
+                    # The group owns the abort request sent while the stream is read.
+                    async with asyncio.TaskGroup() as group:
+                        await self._stream_turn(session_id, body, turn, group, abort)
+                except* (aiohttp.ClientError, OSError) as failures:
+                    turn.error = f"client:{type(failures.exceptions[0]).__name__}"
         except TimeoutError:
             turn.error = "timeout"
-        except (aiohttp.ClientError, OSError) as exc:
-            turn.error = f"client:{type(exc).__name__}"
-        except* (aiohttp.ClientError, OSError) as group_exc:
-            turn.error = f"abort:{type(group_exc.exceptions[0]).__name__}"
         turn.duration = time.perf_counter() - turn.started
         if turn.error is None:
             turn.ok = True

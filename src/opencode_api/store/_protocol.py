@@ -45,8 +45,9 @@ class Store(Protocol):
     # -- sessions ----------------------------------------------------------------------------
     async def create_session(self, session: Session) -> Session: ...
 
-    async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session | None:
-        ...
+    async def get_session(
+        self, session_id: str, *, user_id: str | None = None
+    ) -> Session | None: ...
 
     async def list_sessions(
         self, *, user_id: str | None = None, limit: int | None = None, offset: int = 0
@@ -70,7 +71,7 @@ class Store(Protocol):
 
     # -- messages ----------------------------------------------------------------------------
     async def append_message(self, message: Message) -> Message:
-        """Insert a message with its parts; the session's ``message_count``/``updated_at`` follow."""
+        """Insert a message with its parts; the session's message_count and updated_at follow."""
 
     async def save_step(self, step: StepRecord) -> None:
         """Write one finished step atomically (see StepRecord); all or nothing."""
@@ -117,8 +118,9 @@ class Store(Protocol):
     # -- questions -----------------------------------------------------------------------------
     async def create_question(self, question: Question) -> Question: ...
 
-    async def get_question(self, question_id: str, *, user_id: str | None = None) -> Question | None:
-        ...
+    async def get_question(
+        self, question_id: str, *, user_id: str | None = None
+    ) -> Question | None: ...
 
     async def list_questions(
         self, *, session_id: str | None = None, user_id: str | None = None
