@@ -124,7 +124,8 @@ class SessionActor(Actor):
     def __init__(self, session: Session, deps: SessionDeps) -> None:
         self.session = session
         self.deps = deps
-        self._history: list[Message] | None = None
+        # What the model sees, cached for the activation; a new session needs no query.
+        self._history: list[Message] | None = [] if session.message_count == 0 else None
         self._turn_task: asyncio.Task[str] | None = None
         self._abort_ticket = 0
         self._questions: dict[str, asyncio.Future[AnswerQuestion]] = {}
@@ -213,7 +214,7 @@ class SessionActor(Actor):
 
         await store.set_message_status(msg.user_message_id, "completed")
         await store.append_message(assistant)
-        await store.update_session(self.session.id, status="busy")
+        # The live status is the runtime's (Runtime.status); the store's stays "idle".
         self.publish_bus("session.status", {"status": "busy"})
         self.publish(
             MessageStart(
@@ -311,7 +312,6 @@ class SessionActor(Actor):
                         message=turn.message, parts=partial, usage_delta=Usage(), cost_delta=0.0
                     )
                 )
-                await store.update_session(self.session.id, status="idle")
                 self.publish_bus("message.updated", {"info": turn.message.model_dump(mode="json")})
                 self.publish_bus("session.status", {"status": "idle"})
                 if self._history is not None:

@@ -49,6 +49,9 @@ class ToolRegistry:
 
     def __init__(self, tools: Iterable[Tool[Any]] = ()) -> None:
         self._tools: dict[str, Tool[Any]] = {}
+        # pydantic builds a JSON schema in ~1 ms per tool: once per turn it led the server's
+        # profile at 1,000 sessions. Built once, kept as JSON so each caller gets its own copy.
+        self._schemas_json: str | None = None
         for tool in tools:
             self.register(tool)
 
@@ -56,6 +59,7 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ValueError(f"a tool named {tool.name!r} is already registered")
         self._tools[tool.name] = tool
+        self._schemas_json = None
 
     def get(self, name: str) -> Tool[Any] | None:
         return self._tools.get(name)
@@ -75,7 +79,10 @@ class ToolRegistry:
 
     def schemas(self) -> list[dict[str, Any]]:
         """The OpenAI-format schemas of every tool, in registration order."""
-        return [tool.schema() for tool in self._tools.values()]
+        if self._schemas_json is None:
+            self._schemas_json = json.dumps([tool.schema() for tool in self._tools.values()])
+        schemas: list[dict[str, Any]] = json.loads(self._schemas_json)
+        return schemas
 
     async def execute(
         self, tool_call_id: str, name: str, arguments_json: str, ctx: ToolContext
