@@ -319,7 +319,7 @@ class Runtime:
             user_id=user_id,
         )
         created = await self.store.create_session(session)
-        self._publish("session.created", created.id, user_id, {"info": _jsonable(created)})
+        self._publish("session.created", created.id, user_id, lambda: {"info": _jsonable(created)})
         return created
 
     async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session:
@@ -339,7 +339,7 @@ class Runtime:
         session = await self.store.update_session(session_id, user_id=user_id, title=title)
         if session is None:
             raise NotFoundError("session", session_id)
-        self._publish("session.updated", session_id, user_id, {"info": _jsonable(session)})
+        self._publish("session.updated", session_id, user_id, lambda: {"info": _jsonable(session)})
         return session
 
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> None:
@@ -354,7 +354,7 @@ class Runtime:
             await self.supervisor.stop(session_id, grace=self.settings.shutdown_grace)
         if not await self.store.delete_session(session_id, user_id=user_id):
             raise NotFoundError("session", session_id)
-        self._publish("session.deleted", session_id, user_id, {"info": {"id": session_id}})
+        self._publish("session.deleted", session_id, user_id, lambda: {"info": {"id": session_id}})
 
     async def list_messages(
         self,
@@ -505,7 +505,9 @@ class Runtime:
                     error={"type": "mailbox_full", "message": str(exc)},
                 )
             raise
-        self._publish("message.created", session_id, user_id, {"info": _jsonable(user_message)})
+        self._publish(
+            "message.created", session_id, user_id, lambda: {"info": _jsonable(user_message)}
+        )
         return user_message.id, subscription
 
     def _turn_ended_early(self, session_id: str) -> None:
@@ -631,10 +633,17 @@ class Runtime:
             raise InvalidRequestError(str(exc), field="model_id") from exc
 
     def _publish(
-        self, event_type: str, session_id: str, user_id: str | None, properties: dict[str, Any]
+        self,
+        event_type: str,
+        session_id: str,
+        user_id: str | None,
+        properties: Callable[[], dict[str, Any]],
     ) -> None:
-        properties.setdefault("session_id", session_id)
-        self.bus.publish(BusEvent(event_type, properties, session_id=session_id, user_id=user_id))
+        if not self.bus.subscriber_count:
+            return  # nobody listens: skip building the payload
+        data = properties()
+        data.setdefault("session_id", session_id)
+        self.bus.publish(BusEvent(event_type, data, session_id=session_id, user_id=user_id))
 
 
 def _replayable(outbox: Outbox[Any], after: int) -> bool:

@@ -169,12 +169,17 @@ class SessionActor(Actor):
     def publish(self, event: TurnEvent) -> None:
         self.outbox.publish(event)
 
-    def publish_bus(self, event_type: str, properties: dict[str, Any]) -> None:
-        properties.setdefault("session_id", self.session.id)
-        self.deps.bus.publish(
-            BusEvent(
-                event_type, properties, session_id=self.session.id, user_id=self.session.user_id
-            )
+    def publish_bus(
+        self, event_type: str, properties: dict[str, Any] | Callable[[], dict[str, Any]]
+    ) -> None:
+        """Publish on the global bus; ``properties`` may be a callable, built only if listened."""
+        bus = self.deps.bus
+        if not bus.subscriber_count:
+            return  # nobody listens: skip building (and dumping) the payload
+        data = properties() if callable(properties) else properties
+        data.setdefault("session_id", self.session.id)
+        bus.publish(
+            BusEvent(event_type, data, session_id=self.session.id, user_id=self.session.user_id)
         )
 
     # -- turns -----------------------------------------------------------------------------
@@ -221,7 +226,7 @@ class SessionActor(Actor):
                 self.session.id, assistant.id, msg.user_message_id, parent_id=msg.user_message_id
             )
         )
-        self.publish_bus("message.created", {"info": assistant.model_dump(mode="json")})
+        self.publish_bus("message.created", lambda: {"info": assistant.model_dump(mode="json")})
 
         task = asyncio.create_task(self._turn_body(turn, msg), name=f"turn:{assistant.id}")
         self._turn_task = task
@@ -312,7 +317,10 @@ class SessionActor(Actor):
                         message=turn.message, parts=partial, usage_delta=Usage(), cost_delta=0.0
                     )
                 )
-                self.publish_bus("message.updated", {"info": turn.message.model_dump(mode="json")})
+                message = turn.message
+                self.publish_bus(
+                    "message.updated", lambda: {"info": message.model_dump(mode="json")}
+                )
                 self.publish_bus("session.status", {"status": "idle"})
                 if self._history is not None:
                     self._history.append(
