@@ -114,3 +114,15 @@ def test_resolve_model_errors() -> None:
         resolve_model(None, "definitely-not-a-model", "openai/gpt-4o-mini")
     with pytest.raises(ValueError):
         resolve_model("anthropic", None, "openai/gpt-4o-mini")
+
+
+def test_resolve_bare_names_of_the_main_families() -> None:
+    from opencode_api.actors._providers import resolve_model
+
+    assert resolve_model(None, "claude-sonnet-4-5", "openai/gpt-4o-mini")[0] == "anthropic"
+    # A retired dated name LiteLLM no longer maps still goes to its family's provider.
+    assert resolve_model(None, "claude-3-5-sonnet-20241022", "openai/gpt-4o-mini") == (
+        "anthropic",
+        "claude-3-5-sonnet-20241022",
+        "anthropic/claude-3-5-sonnet-20241022",
+    )

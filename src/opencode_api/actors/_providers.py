@@ -180,5 +180,15 @@ def resolve_model(
     try:
         name, provider, _, _ = litellm.get_llm_provider(model=model_id)
     except Exception as exc:
-        raise ValueError(f"cannot tell the provider of model {model_id!r}") from exc
+        # LiteLLM's inference misses some bare names its own price map knows (dated Claude
+        # models, for one): the map's provider settles it.
+        info = litellm.model_cost.get(model_id) or {}
+        provider = info.get("litellm_provider")
+        if provider is None and "/" not in model_id:
+            # Retired or future names of the three main families still have an obvious home.
+            family = model_id.split("-", 1)[0].lower()
+            provider = {"claude": "anthropic", "gemini": "gemini", "gpt": "openai"}.get(family)
+        if not isinstance(provider, str) or "/" in model_id:
+            raise ValueError(f"cannot tell the provider of model {model_id!r}") from exc
+        return provider, model_id, f"{provider}/{model_id}"
     return str(provider), str(name), f"{provider}/{name}"
