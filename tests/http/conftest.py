@@ -24,6 +24,18 @@ JWT_SECRET = "test-secret-" + "k" * 60
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
 
+# LiteLLM makes pydantic warn "Items ... are using the `ReadOnly` qualifier" on first use of some
+# of its modules; pyproject ignores only the singular "... is using ...", so a title or a turn that
+# happens to be that first use fails under filterwarnings=error. Remove once pyproject matches both.
+READONLY_WARNING = "ignore:.*using the .ReadOnly. qualifier:UserWarning"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/http/" in item.nodeid:
+            item.add_marker(pytest.mark.filterwarnings(READONLY_WARNING))
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeLLMServer]:
     async with FakeLLMServer(tokens=5) as server:
@@ -45,7 +57,7 @@ def make_settings(tmp_path: Path, fake: FakeLLMServer) -> Callable[..., Settings
             "session_idle_ttl": 600.0,
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return build
 

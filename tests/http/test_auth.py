@@ -101,7 +101,7 @@ def _token(key: Any, alg: str, **claims: Any) -> str:
         pytest.param(
             jwt.encode(
                 {"sub": "x", "aud": "authenticated", "exp": time.time() + 60},
-                None,
+                None,  # type: ignore[arg-type]
                 algorithm="none",
             ),
             id="alg-none",
@@ -177,3 +177,21 @@ async def test_jwks_tokens(make_client: ClientFactory, jwks_server: Any) -> None
     assert (await client.get("/session", headers=bearer(forged))).status == 401
     hs = jwt.encode(claims, "x" * 40, algorithm="HS256")  # no HS256 secret configured here
     assert (await client.get("/session", headers=bearer(hs))).status == 401
+
+
+async def test_password_and_user_tokens_together(jwt_client: Any) -> None:
+    client = await jwt_client(opencode_server_password="s3cret")
+    password = basic("opencode", "s3cret")
+    alice_token = hs256_token("alice")
+    # A user's token cannot stand in for the server password.
+    response = await client.get("/session", headers=bearer(alice_token))
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    # With the password, the user's token rides in X-User-Authorization and scopes the request.
+    alice = {**password, "X-User-Authorization": f"Bearer {alice_token}"}
+    session = await (await client.post("/session", headers=alice)).json()
+    assert session["user_id"] == "alice"
+    anonymous = await (await client.get("/session", headers=password)).json()
+    assert anonymous == []
+    forged = {**password, "X-User-Authorization": "Bearer not.a.token"}
+    assert (await client.get("/session", headers=forged)).status == 401

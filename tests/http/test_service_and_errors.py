@@ -96,6 +96,13 @@ async def test_metrics(client: Any) -> None:
         ("POST", "/session", b'{"title": 5}', 422, "invalid_request"),
         ("GET", "/session?limit=abc", None, 422, "invalid_request"),
         ("GET", "/session?offset=-1", None, 422, "invalid_request"),
+        # Past the databases' 64-bit integers: a 422, not the store's OverflowError (a 500).
+        ("GET", "/session?offset=21588442883563720704", None, 422, "invalid_request"),
+        ("GET", "/session/ses_x/message?limit=99999999999999999999", None, 422, "invalid_request"),
+        ("GET", "/session/ses_x/stream?after=99999999999999999999", None, 422, "invalid_request"),
+        # A lone surrogate escape is valid JSON but not text (UTF-8 cannot encode it).
+        ("POST", "/session", b'{"title": "\\udc00x"}', 400, "invalid_request"),
+        ("PATCH", "/session/ses_x", b'{"title": "\\ud800"}', 400, "invalid_request"),
     ],
     ids=lambda value: str(value)[:30],
 )
@@ -118,6 +125,7 @@ async def test_message_body_validation_names_the_field(client: Any) -> None:
     for body, field in (
         ({}, "content"),
         ({"content": ""}, "content"),
+        ({"content": " \n\t"}, "content"),
         ({"content": "x", "max_steps": 0}, "max_steps"),
         ({"content": "x", "temperature": "hot"}, "temperature"),
     ):
@@ -151,3 +159,39 @@ async def test_cors(make_client: ClientFactory) -> None:
     assert refused.headers["Access-Control-Allow-Origin"] == "https://app.example"
     other = await client.get("/health", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+async def test_surrogate_pairs_are_text(client: Any) -> None:
+    """An escaped surrogate pair (an emoji) is valid text; only lone surrogates are refused."""
+    response = await client.post(
+        "/session", data=b'{"title": "hi \\ud83d\\ude00"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 200
+    assert (await response.json())["title"] == "hi \U0001f600"
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "99999999999999999999"])
+async def test_bad_last_event_id_is_400(client: Any, value: str) -> None:
+    session = await (await client.post("/session")).json()
+    response = await client.get(
+        f"/session/{session['id']}/stream", headers={"Last-Event-ID": value}
+    )
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"] == {
+        "type": "invalid_request", "message": body["error"]["message"], "field": "Last-Event-ID"
+    }
+
+
+async def test_event_stream_heartbeats(make_client: ClientFactory) -> None:
+    client = await make_client(sse_heartbeat=0.05)
+    async with client.get("/event") as events:
+        assert events.headers["Content-Type"].startswith("text/event-stream")
+        seen = b""
+        while b"server.connected" not in seen:
+            seen += await events.content.readline()
+        line = await events.content.readline()
+        while line == b"\n":
+            line = await events.content.readline()
+        assert line == b": ping\n"  # a comment line, as EventSource ignores it

@@ -160,3 +160,63 @@ async def test_event_bus_filters_by_user_and_session(make_client: ClientFactory)
         assert event["properties"]["info"]["id"] == sid
         event = json.loads((await read_frame(bob_events))["data"])
         assert event["properties"]["info"]["user_id"] == "bob"
+
+
+async def test_queued_turn_streams_when_its_turn_begins(client: Any, fake: FakeLLMServer) -> None:
+    fake.enqueue(Reply(text=[f"a{i} " for i in range(50)], token_delay=0.01))
+    sid = await _session(client)
+    first = await client.post(f"/session/{sid}/message", json={"content": "one"})
+    while (await read_frame(first)).get("event") != "text":
+        pass  # the first turn is running
+    second = await client.post(f"/session/{sid}/message", json={"content": "two"})
+    assert second.status == 200  # busy=queue (the default): queued, its stream open
+    first_frames = parse_sse(await first.text())
+    second_frames = parse_sse(await second.text())
+    for frames in (first_frames, second_frames):
+        assert frames[-1] == {"data": "[DONE]"}
+        assert json.loads(frames[-2]["data"])["stop_reason"] == "stop"
+    assert second_frames[0]["event"] == "message_start"
+    assert int(second_frames[0]["id"]) > max(int(f["id"]) for f in first_frames if "id" in f)
+    text = "".join(
+        json.loads(f["data"])["text"] for f in second_frames if f.get("event") == "text"
+    )
+    assert text  # the fake's default reply (the automatic title may take a scripted one)
+    page = await (await client.get(f"/session/{sid}/message")).json()
+    assert [m["role"] for m in page["messages"]] == ["user", "assistant", "user", "assistant"]
+
+
+async def test_failed_turn_ends_with_error_then_done_frame(
+    client: Any, fake: FakeLLMServer
+) -> None:
+    fake.enqueue(Reply.error(400, "bad request from the provider"))
+    sid = await _session(client)
+    response = await client.post(f"/session/{sid}/message", json={"content": "x"})
+    assert response.status == 200
+    frames = parse_sse(await response.text())
+    assert frames[-1] == {"data": "[DONE]"}
+    last = frames[-2]
+    assert last["event"] in {"error", "done"} and "id" in last
+    data = json.loads(last["data"])
+    assert data["session_id"] == sid and "message_id" in data
+    if last["event"] == "error":
+        assert set(data["error"]) >= {"type", "message"}
+    else:
+        assert data["stop_reason"] == "error"
+
+
+async def test_delete_aborts_the_running_turn(client: Any, fake: FakeLLMServer) -> None:
+    fake.enqueue(Reply(text=[f"t{i} " for i in range(200)], token_delay=0.02))
+    sid = await _session(client)
+    running = await client.post(f"/session/{sid}/message", json={"content": "slow"})
+    while (await read_frame(running)).get("event") != "text":
+        pass  # the turn is surely running
+    deleted = await client.delete(f"/session/{sid}")
+    assert await deleted.json() == {"success": True}
+    frames = parse_sse((await running.content.read()).decode())
+    assert frames[-1] == {"data": "[DONE]"}
+    last = json.loads(frames[-2]["data"])
+    assert last["type"] in {"done", "error"}
+    if last["type"] == "done":
+        assert last["stop_reason"] == "aborted"
+    assert (await client.get(f"/session/{sid}")).status == 404
+    assert (await client.get(f"/session/{sid}/message")).status == 404

@@ -30,6 +30,8 @@ AUDIENCE = "authenticated"
 # HS256 only with the shared secret; asymmetric algorithms only with a JWKS key of their type.
 _JWKS_ALGORITHMS = {"ES256": "EC", "RS256": "RSA"}
 # Routes a browser EventSource calls: it cannot set headers, so the token may be in the query.
+# With a server password, the user's bearer token goes in this header (Authorization holds Basic).
+USER_TOKEN_HEADER = "X-User-Authorization"
 # The owner of sessions created without a token when accounts are optional.
 ANONYMOUS_USER_ID = "anonymous"
 SSE_ROUTES = frozenset({"send_message", "session_stream", "events"})
@@ -141,9 +143,20 @@ class Authenticator:
         scheme, _, credentials = header.partition(" ")
         scheme = scheme.lower()
         token: str | None = None
-        if scheme == "bearer" and credentials:
+        if self.password is not None:
+            # The server password gates every route (API.md), whoever the user is: a user's
+            # token cannot stand in for it, so it travels in its own header.
+            if scheme != "basic" or not self._basic_ok(credentials):
+                raise UnauthorizedError(
+                    "authentication required", challenge='Basic realm="opencode", charset="UTF-8"'
+                )
+            user_scheme, _, user_token = request.headers.get(USER_TOKEN_HEADER, "").partition(" ")
+            if user_scheme.lower() == "bearer" and user_token.strip():
+                token = user_token.strip()
+        elif scheme == "bearer" and credentials:
             token = credentials.strip()
-        elif not header and request.match_info.route.name in SSE_ROUTES:
+        if token is None and request.match_info.route.name in SSE_ROUTES:
+            # Browsers' EventSource cannot set headers: SSE routes accept ?access_token=.
             token = request.query.get("access_token") or None
         if token is not None and self.jwt_enabled:
             # A token that is present is always checked: a bad one is refused, never ignored.
@@ -151,10 +164,6 @@ class Authenticator:
         if self.auth_required and not request.path.startswith(_SERVICE_PREFIXES):
             raise UnauthorizedError(
                 "a valid bearer token is required", challenge='Bearer realm="opencode"'
-            )
-        if self.password is not None and (scheme != "basic" or not self._basic_ok(credentials)):
-            raise UnauthorizedError(
-                "authentication required", challenge='Basic realm="opencode", charset="UTF-8"'
             )
         if self.jwt_enabled:
             # With user accounts configured, a request without a token is scoped to one shared

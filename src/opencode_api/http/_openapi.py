@@ -124,6 +124,42 @@ def _sse_description(spec: RouteSpec) -> str:
     )
 
 
+# The event types of a turn stream (API.md); "message" is the SSE default of the final
+# `data: [DONE]` frame, which has no `event:` line.
+TURN_EVENT_TYPES = (
+    "message_start", "step_start", "reasoning", "text", "tool_call", "tool_result", "question",
+    "step_finish", "done", "error", "message",
+)
+
+
+def _sse_frame_schema(spec: RouteSpec) -> dict[str, Any]:
+    """One SSE frame as OpenAPI 3.1 describes an event stream's items: ``{id, event, data}``."""
+    if spec.name == "events":
+        event: dict[str, Any] = {"type": "string", "const": "message"}
+        data = {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": 'A JSON object `{"type": "...", "properties": {...}}`.',
+        }
+    else:
+        event = {"type": "string", "enum": list(TURN_EVENT_TYPES)}
+        data = {
+            "type": "string",
+            "description": "The event as a JSON object (`type`, `session_id`, `message_id`, "
+            "...), or `[DONE]` in the final frame.",
+        }
+    return {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "event": event,
+            "data": data,
+            "retry": {"type": "integer"},
+        },
+    }
+
+
 def build_openapi(specs: list[RouteSpec], *, security: bool = True) -> dict[str, Any]:
     schemas = _Schemas()
     error_ref = schemas.ref(ErrorResponse)
@@ -147,7 +183,7 @@ def build_openapi(specs: list[RouteSpec], *, security: bool = True) -> dict[str,
         if spec.sse:
             responses[str(spec.status)] = {
                 "description": _sse_description(spec),
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "content": {"text/event-stream": {"schema": _sse_frame_schema(spec)}},
             }
         elif spec.text is not None:
             responses[str(spec.status)] = {

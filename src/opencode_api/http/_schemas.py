@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opencode_api.store import Message
 
@@ -43,6 +43,15 @@ class MessageRequest(_Request):
     tools_enabled: bool = True
     max_steps: int | None = Field(default=None, ge=1, description="Default 50.")
 
+    @field_validator("content")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        # Providers refuse whitespace-only text (Anthropic answers 400): refuse it here, as a 422
+        # naming the field, rather than as a failed turn.
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
 
 class GenerateTitleRequest(_Request):
     message: str | None = None
@@ -60,14 +69,20 @@ class QuestionReplyRequest(_Request):
 # -- query parameters -----------------------------------------------------------------------------
 
 
+# Bounds keep page arithmetic inside the databases' 64-bit integers (a larger OFFSET overflows).
+MAX_PAGE = 2**31 - 1
+
+
 class SessionListQuery(_Request):
-    limit: int | None = Field(default=None, ge=0)
-    offset: int = Field(default=0, ge=0)
+    limit: int | None = Field(default=None, ge=0, le=MAX_PAGE)
+    offset: int = Field(default=0, ge=0, le=MAX_PAGE)
 
 
 class MessageListQuery(_Request):
-    limit: int | None = Field(default=None, ge=0)
-    offset: int = Field(default=0, ge=0)
+    limit: int | None = Field(
+        default=None, ge=0, le=MAX_PAGE, description="Max messages to return (default: all)."
+    )
+    offset: int = Field(default=0, ge=0, le=MAX_PAGE, description="Messages to skip.")
     order: Literal["asc", "desc"] = "asc"
 
 
@@ -76,7 +91,7 @@ class SendQuery(_Request):
 
 
 class StreamQuery(_Request):
-    after: int | None = Field(default=None, ge=0)
+    after: int | None = Field(default=None, ge=0, le=2**63 - 1)
 
 
 class EventQuery(_Request):

@@ -26,11 +26,14 @@ from opencode_api.runtime import OutboxItem, SubscriberLagged
 log = structlog.get_logger("opencode_api.http.sse")
 
 
+# API.md promises a heartbeat at least every 30 s, whatever SSE_HEARTBEAT says.
+MAX_HEARTBEAT = 30.0
+
+
 def _writer(request: web.Request) -> SSEWriter:
     settings = request.app[SETTINGS]
-    return SSEWriter(
-        request, heartbeat=settings.sse_heartbeat, write_timeout=settings.sse_write_timeout
-    )
+    heartbeat = min(settings.sse_heartbeat, MAX_HEARTBEAT)
+    return SSEWriter(request, heartbeat=heartbeat, write_timeout=settings.sse_write_timeout)
 
 
 class _TurnFrames:
@@ -109,6 +112,9 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     return writer.response
 
 
+_MAX_EVENT_ID = 2**63 - 1
+
+
 def _after(request: web.Request) -> int | None:
     raw = request.headers.get("Last-Event-ID")
     if raw is not None and raw.strip():
@@ -117,8 +123,9 @@ def _after(request: web.Request) -> int | None:
         except ValueError:
             message = "Last-Event-ID must be an integer"
             raise BadRequestError(message, field="Last-Event-ID") from None
-        if value < 0:
-            raise BadRequestError("Last-Event-ID must be >= 0", field="Last-Event-ID")
+        if not 0 <= value <= _MAX_EVENT_ID:
+            message = f"Last-Event-ID must be between 0 and {_MAX_EVENT_ID}"
+            raise BadRequestError(message, field="Last-Event-ID")
         return value
     return read_query(request, StreamQuery).after
 
