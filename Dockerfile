@@ -6,8 +6,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     LITELLM_LOCAL_MODEL_COST_MAP=True \
     PORT=7860 \
-    HOST=0.0.0.0 \
-    DATABASE_URL=sqlite:////home/user/data/opencode.db
+    HOST=0.0.0.0
+# No DATABASE_URL here: unset, the server uses SQLite in ./data/ (under the app folder), or the
+# Supabase REST store when SUPABASE_URL and SUPABASE_KEY are set, as the replaced service did.
 
 # Hugging Face Spaces run containers as uid 1000.
 RUN useradd --create-home --uid 1000 user
@@ -17,8 +18,8 @@ COPY --chown=user setup.cfg pyproject.toml README.md ./
 COPY --chown=user src ./src
 RUN pip install ".[postgres,supabase,search,fast]"
 
+RUN mkdir -p /home/user/app/data && chown -R user:user /home/user/app
 USER user
-RUN mkdir -p /home/user/data
 EXPOSE 7860
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
