@@ -102,42 +102,41 @@ class SSEWriter:
 
         Returns when the source ends (None), or with the exception the source raised; stops early
         when ``stop`` is set. Raises ``ClientGone``. The source is closed in every case.
+
+        Per event this costs one queue hand-off and no task: what arrived together is written
+        in one ``write`` (tokens often come in bursts), and the heartbeat is a timeout on the
+        wait rather than a task racing it.
         """
-        queue: asyncio.Queue[T] = asyncio.Queue(maxsize=16)
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
         producer = asyncio.create_task(_produce(source, queue))
-        stopper = asyncio.create_task(stop.wait()) if stop is not None else None
-        getter: asyncio.Task[T] | None = None
+        stopper = asyncio.create_task(_signal_stop(stop, queue)) if stop is not None else None
         try:
             while True:
-                if getter is None:
-                    getter = asyncio.create_task(queue.get())
-                waits: set[asyncio.Future[Any]] = {getter, producer}
-                if stopper is not None:
-                    waits.add(stopper)
-                done, _ = await asyncio.wait(
-                    waits, timeout=self.heartbeat, return_when=asyncio.FIRST_COMPLETED
-                )
-                if getter in done:
-                    item = getter.result()
-                    getter = None
-                    await self.send(render(item))
+                try:
+                    async with asyncio.timeout(self.heartbeat):
+                        item = await queue.get()
+                except TimeoutError:
+                    await self.send(PING_FRAME)
                     continue
-                if producer in done:
-                    # Write what the producer queued before it finished, then report how it ended.
-                    getter.cancel()
-                    while not queue.empty():
-                        await self.send(render(queue.get_nowait()))
-                    if producer.cancelled():
+                frames: list[bytes] = []
+                while True:
+                    if isinstance(item, _Ended):
+                        if frames:
+                            await self.send(b"".join(frames))
+                        return item.error
+                    if item is _STOP:
+                        if frames:
+                            await self.send(b"".join(frames))
                         return None
-                    return producer.exception()
-                if stopper is not None and stopper in done:
-                    return None
-                await self.send(PING_FRAME)
+                    frames.append(render(item))
+                    if queue.empty():
+                        break
+                    item = queue.get_nowait()
+                await self.send(b"".join(frames))
         finally:
-            for task in (getter, producer, stopper):
-                if task is not None:
-                    task.cancel()
-            pending = [t for t in (getter, producer, stopper) if t is not None]
+            pending = [t for t in (producer, stopper) if t is not None]
+            for task in pending:
+                task.cancel()
             # Bounded: each task only awaits a queue, an event or the source's next item.
             await asyncio.wait(pending)
             for task in pending:
@@ -145,14 +144,35 @@ class SSEWriter:
                     task.exception()  # retrieved: reported through the return value above
 
 
-async def _produce(source: AsyncIterator[T], queue: asyncio.Queue[T]) -> None:
+class _Ended:
+    """The source finished (``error`` is what it raised, if anything)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+_STOP = object()
+
+
+async def _produce(source: AsyncIterator[T], queue: asyncio.Queue[Any]) -> None:
+    error: BaseException | None = None
     try:
         async for item in source:
             await queue.put(item)
+    except Exception as exc:
+        error = exc
     finally:
         aclose = getattr(source, "aclose", None)
         if aclose is not None:
             await aclose()
+    await queue.put(_Ended(error))
+
+
+async def _signal_stop(stop: asyncio.Event, queue: asyncio.Queue[Any]) -> None:
+    await stop.wait()
+    await queue.put(_STOP)
 
 
 class StreamRegistry:
