@@ -1,4 +1,5 @@
-"""The command line: ``opencode-api serve [--host --port --reload]`` (the default command).
+"""The command line: ``opencode-api serve [--host --port --reload]`` (the default command) and
+``opencode-api bench`` (load testing, see BENCHMARKS.md).
 
 Also ``python -m opencode_api``. Subcommands are argparse subparsers so others can be added.
 """
@@ -26,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the HTTP server (the default)")
     _serve_arguments(serve)
+    from opencode_api.bench import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 
@@ -119,6 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in (None, "serve"):
         return serve(args.host, args.port, reload=args.reload)
+    if args.command == "bench":
+        from opencode_api.bench import main as bench_main
+
+        words = list(argv if argv is not None else sys.argv[1:])
+        return bench_main(words[words.index("bench") + 1 :])
     parser.error(f"unknown command {args.command}")
     return 2
 

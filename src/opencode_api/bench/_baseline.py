@@ -20,6 +20,7 @@ from aiohttp import web
 from opencode_api.actors._fast_client import FastLLMClient
 from opencode_api.actors._litellm_client import LiteLLMClient
 from opencode_api.actors._llm import LLMClient, LLMRequest, StreamFinish, TextDelta
+from opencode_api.bench._fake import LISTEN_BACKLOG
 from opencode_api.settings import Settings
 
 _CLIENT: web.AppKey[LLMClient] = web.AppKey("client", LLMClient)  # type: ignore[type-abstract]
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         access_log=None,
         print=None,
         shutdown_timeout=5.0,
+        backlog=LISTEN_BACKLOG,
         loop=loop,
     )
 

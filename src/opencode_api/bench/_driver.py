@@ -7,6 +7,7 @@ server, and only the first ``text`` frame, ``done``/``error`` and ``[DONE]`` mat
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import time
 from collections import Counter
@@ -78,6 +79,15 @@ def _frame_data(block: bytes, marker: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _client_error(exc: BaseException) -> str:
+    """``client:<class>`` plus the errno name when there is one (ECONNRESET, ETIMEDOUT...)."""
+    kind = f"client:{type(exc).__name__}"
+    code = getattr(exc, "errno", None)
+    if isinstance(code, int):
+        kind += f":{errno.errorcode.get(code, code)}"
+    return kind
 
 
 async def _error_kind(response: aiohttp.ClientResponse) -> str:
@@ -153,10 +163,14 @@ class LoadDriver:
         result.created = len(created)
         return created
 
-    async def run(self, config: LoadConfig) -> LoadResult:
-        """Create the sessions, then run every session's turns concurrently."""
+    async def run(
+        self, config: LoadConfig, *, on_created: Callable[[], None] | None = None
+    ) -> LoadResult:
+        """Create the sessions, then (after ``on_created``) run every session's turns at once."""
         result = LoadResult(config)
         session_ids = await self.create_sessions(config.sessions, result)
+        if on_created is not None:
+            on_created()
         start = time.perf_counter()
         async with asyncio.TaskGroup() as group:
             for session_id in session_ids:
@@ -166,8 +180,12 @@ class LoadDriver:
 
     async def _session(self, session_id: str, config: LoadConfig, result: LoadResult) -> None:
         for index in range(config.turns):
-            turn = await self.turn(session_id, _message(config.payload_bytes, config, index),
-                                   timeout=config.turn_timeout, abort=config.abort)
+            turn = await self.turn(
+                session_id,
+                _message(config.payload_bytes, config, index),
+                timeout=config.turn_timeout,
+                abort=config.abort,
+            )
             result.turns.append(turn)
             if self.on_turn is not None:
                 self.on_turn(turn)
@@ -184,7 +202,7 @@ class LoadDriver:
                     async with asyncio.TaskGroup() as group:
                         await self._stream_turn(session_id, body, turn, group, abort)
                 except* (aiohttp.ClientError, OSError) as failures:
-                    turn.error = f"client:{type(failures.exceptions[0]).__name__}"
+                    turn.error = _client_error(failures.exceptions[0])
         except TimeoutError:
             turn.error = "timeout"
         turn.duration = time.perf_counter() - turn.started

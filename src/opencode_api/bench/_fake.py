@@ -11,10 +11,16 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Callable
 from typing import Any
+
+from aiohttp import web
 
 from opencode_api.testing import FakeLLMServer, Reply, ToolCall
 from opencode_api.testing._script import default_reply
+
+# Linux caps it at net.core.somaxconn (4096 here).
+LISTEN_BACKLOG = 4096
 
 
 class BenchFakeServer(FakeLLMServer):
@@ -26,6 +32,29 @@ class BenchFakeServer(FakeLLMServer):
         self.tokens = tokens
         self._ids = itertools.count()
         self._short: dict[int, Reply] = {}
+
+    async def start(self) -> None:
+        """As ``FakeProviderServer.start``, with a listen backlog that takes a thundering herd.
+
+        aiohttp's default backlog is 128: a server opening 1,000 upstream streams at once had
+        its SYNs dropped and retried after 1, 3, 7... s, which measured the kernel, not the server.
+        """
+        if self._runner is not None:
+            raise RuntimeError("Cannot call start() twice")
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        for path in self.paths:
+            app.router.add_post(path, self._handle)
+        runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, backlog=LISTEN_BACKLOG)
+        await site.start()
+        self._runner = runner
+        # uvloop's server is not an asyncio.Server: read the sockets of either.
+        sockets = getattr(site._server, "sockets", None)
+        if self.port == 0 and sockets:
+            self.port = int(sockets[0].getsockname()[1])
 
     def stream_frames(self, body: dict[str, Any], reply: Reply) -> list[bytes]:
         if reply is self.default_reply:
@@ -76,8 +105,14 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             await server.close()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    # uvloop when installed: the fake is the load's infrastructure and must not be its limit.
+    new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        new_loop = uvloop.new_event_loop
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=new_loop) as runner:
+        runner.run(run())
 
 
 if __name__ == "__main__":

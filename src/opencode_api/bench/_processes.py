@@ -1,4 +1,4 @@
-"""Child processes of a bench run (fake provider, server, baseline) and their RSS and CPU from /proc."""
+"""The bench's child processes (fake provider, server, baseline); their RSS and CPU from /proc."""
 
 from __future__ import annotations
 

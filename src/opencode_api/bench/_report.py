@@ -36,6 +36,10 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000.0, 2)
 
 
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
 def _overhead(measured: float | None, expected: float | None) -> float | None:
     """Measured TTFT minus what the fake provider spends on purpose before the first token."""
     return None if measured is None or expected is None else _ms(measured - expected)
@@ -47,6 +51,7 @@ def summarize(
     expected_ttft: float | None,
     server: ServerFigures,
     client_cpu_seconds: float | None = None,
+    provider_cpu_seconds: float | None = None,
 ) -> dict[str, Any]:
     """The figures of one load phase (the keys are the bench's JSON contract)."""
     turns = result.turns
@@ -89,9 +94,11 @@ def summarize(
         "server_peak_rss_bytes": server.peak_rss,
         "server_vmhwm_bytes": server.high_water_mark,
         "rss_per_session_bytes": rss_per_session,
-        "server_cpu_seconds": None if server.cpu_seconds is None else round(server.cpu_seconds, 3),
+        "server_cpu_seconds": _round(server.cpu_seconds),
         "server_cpu_ms_per_turn": cpu_per_turn,
-        "client_cpu_seconds": None if client_cpu_seconds is None else round(client_cpu_seconds, 3),
+        "client_cpu_seconds": _round(client_cpu_seconds),
+        # The fake provider's CPU: when it nears the wall time, the fake (not the server) limits.
+        "provider_cpu_seconds": _round(provider_cpu_seconds),
         "errors": dict(errors.most_common()),
     }
     if result.config.abort:
@@ -116,6 +123,7 @@ _TABLE_ROWS = (
     ("overhead TTFT p50 / p99 (ms)", ("overhead_ttft_p50_ms", "overhead_ttft_p99_ms")),
     ("turn p50 / p90 / p99 (ms)", ("turn_p50_ms", "turn_p90_ms", "turn_p99_ms")),
     ("server CPU (s) / per turn (ms)", ("server_cpu_seconds", "server_cpu_ms_per_turn")),
+    ("fake provider / client CPU (s)", ("provider_cpu_seconds", "client_cpu_seconds")),
     ("server peak RSS (MiB)", "server_peak_rss_bytes"),
     ("RSS per session (KiB)", "rss_per_session_bytes"),
     ("errors", "errors"),
@@ -156,8 +164,13 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
                 "",
             )
         )
-        rows.append(("aborted / finished first", f"{abort['aborted']} / "
-                     f"{abort['completed_before_abort']}", ""))
+        rows.append(
+            (
+                "aborted / finished first",
+                f"{abort['aborted']} / {abort['completed_before_abort']}",
+                "",
+            )
+        )
     idle = report.get("idle")
     if idle:
         per = idle.get("rss_per_idle_session_bytes")
@@ -195,7 +208,7 @@ def print_table(report: dict[str, Any], file: TextIO = sys.stdout) -> None:
     table.add_column("baseline", justify="right")
     for row in rows:
         table.add_row(*row)
-    Console(file=file).print(table)
+    Console(file=file, width=110).print(table)
 
 
 def plot(path: str, series: dict[str, LoadResult]) -> None:

@@ -1,0 +1,394 @@
+"""``opencode-api bench``: start the fake provider and the server, drive the load, report.
+
+The fake provider, the server and the baseline run as child processes, so the server's RSS and
+CPU are its own; the load client is this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import resource
+import signal
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from opencode_api.bench._driver import LoadConfig, LoadDriver, LoadResult, TurnResult
+from opencode_api.bench._processes import Child, ProcessStats, free_port, spawn, wait_healthy
+from opencode_api.bench._report import ServerFigures, plot, print_table, summarize
+
+DESCRIPTION = "Load-test the server: N concurrent sessions x T turns over HTTP/SSE, and a baseline."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--sessions", type=int, default=100, help="concurrent sessions (default 100)")
+    add("--turns", type=int, default=1, help="turns per session, one after another (default 1)")
+    add("--tokens", type=int, default=50, help="fake: text chunks per reply (default 50)")
+    add("--token-delay", type=float, default=0.02, help="fake: seconds between chunks (0.02)")
+    add("--ttft", type=float, default=0.0, help="fake: seconds before the first chunk (0)")
+    add("--tool-calls", type=int, default=0, help="fake: todoread calls before the text reply")
+    add("--payload-bytes", type=int, default=0, help="size of each user message (default short)")
+    add("--model", default=None, help="a real provider's model (LiteLLM name): no fake provider")
+    add("--url", default=None, help="target a running server instead of starting one")
+    add("--server-pid", type=int, default=None, help="with --url: the server's pid, for RSS/CPU")
+    add("--database-url", default=None, help="the server's DATABASE_URL (default: temp SQLite)")
+    add(
+        "--llm-path", choices=("fast", "litellm"), default="fast",
+        help="fast: LLM_FAST_PATH=auto; litellm: LLM_FAST_PATH=off (also the baseline's client)",
+    )  # fmt: skip
+    add("--baseline", action="store_true", help="also measure a bare SSE proxy, report the ratio")
+    add("--abort-test", action="store_true", help="also abort N busy turns mid-stream, time it")
+    add("--idle", type=int, default=0, metavar="N", help="also activate N idle sessions: RSS each")
+    add("--turn-timeout", type=float, default=300.0, help="seconds before a turn counts as hung")
+    add("--json", action="store_true", help="one JSON object on stdout instead of the table")
+    add("--plot", default=None, metavar="FILE.png", help="latency distributions (matplotlib)")
+    add("--no-progress", action="store_true", help="no progress bar on stderr")
+    add("--keep-logs", default=None, metavar="DIR", help="write child process logs to DIR")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``bench`` on an argparse subparsers object (``parser.add_subparsers()``)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "bench", help="load-test the server (fake provider, baseline)", description=DESCRIPTION
+    )
+    add_arguments(parser)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m opencode_api.bench", description=DESCRIPTION)
+    add_arguments(parser)
+    return parser
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _expected_ttft(args: argparse.Namespace) -> float | None:
+    """What the fake spends on purpose before the first text chunk reaches the server."""
+    if args.model:
+        return None
+    # Frame 0 (the role chunk) comes after `ttft`; every later frame after `token_delay`.
+    expected = float(args.ttft + args.token_delay)
+    if args.tool_calls:
+        # Approximate: a tool step first (role, 3 frames per call, finish, usage, [DONE]).
+        expected += args.ttft + args.token_delay * (3 * args.tool_calls + 3)
+    return expected
+
+
+def _database_kind(args: argparse.Namespace) -> str:
+    if args.url:
+        return "external server"
+    url = args.database_url or "sqlite"
+    return url.split(":", 1)[0]
+
+
+class _Progress:
+    """A tqdm bar on stderr (or nothing); ``update`` is the driver's per-turn callback."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def start(self, total: int, label: str) -> Callable[[TurnResult], None]:
+        self.close()
+        if self.enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=label, unit="turn", file=sys.stderr, leave=False)
+        return self.update
+
+    def update(self, turn: TurnResult) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+            if not turn.ok:
+                self._bar.set_postfix_str(f"last error: {turn.error}", refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class _Bench:
+    def __init__(self, args: argparse.Namespace, log_dir: Path) -> None:
+        self.args = args
+        self.log_dir = log_dir
+        self.progress = _Progress(not args.no_progress)
+        self.fake_url: str | None = None
+        self.fake: Child | None = None
+        self.results: dict[str, LoadResult] = {}
+
+    def server_env(self, port: int) -> dict[str, str]:
+        args = self.args
+        env = {
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "AUTO_TITLE": "false",
+            "LLM_FAST_PATH": "auto" if args.llm_path == "fast" else "off",
+            "LOG_LEVEL": "WARNING",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "DATABASE_URL": args.database_url or f"sqlite:///{self.log_dir / 'bench.db'}",
+        }
+        if args.model:
+            env["DEFAULT_MODEL"] = args.model
+        else:
+            assert self.fake_url is not None
+            env.update(
+                OPENAI_API_BASE=self.fake_url,
+                OPENAI_API_KEY="sk-bench",
+                DEFAULT_MODEL="openai/gpt-4o-mini",
+            )
+        return env
+
+    async def start_fake(self) -> Child:
+        args = self.args
+        child, line = await spawn(
+            "fake-provider",
+            "opencode_api.bench._fake",
+            [
+                *("--tokens", str(args.tokens), "--token-delay", str(args.token_delay)),
+                *("--ttft", str(args.ttft), "--tool-calls", str(args.tool_calls)),
+            ],
+            log_dir=self.log_dir,
+            ready_line=True,
+        )
+        self.fake_url = line.rsplit(" ", 1)[-1]
+        self.fake = child
+        return child
+
+    async def start_target(self, kind: str) -> tuple[Child | None, str]:
+        if kind == "server" and self.args.url:
+            return None, self.args.url.rstrip("/")
+        port = free_port()
+        if kind == "server":
+            module, argv = "opencode_api", ["serve", "--host", "127.0.0.1", "--port", str(port)]
+        else:
+            module = "opencode_api.bench._baseline"
+            argv = ["--port", str(port), "--llm-path", self.args.llm_path]
+        child, _ = await spawn(kind, module, argv, log_dir=self.log_dir, env=self.server_env(port))
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await wait_healthy(child, url)
+        except BaseException:
+            await child.stop()
+            raise
+        return child, url
+
+    async def phase(
+        self, driver: LoadDriver, stats: ProcessStats | None, config: LoadConfig, label: str
+    ) -> tuple[LoadResult, ServerFigures, dict[str, float]]:
+        """One load phase; also the CPU seconds the client and the fake provider spent on it."""
+        driver.on_turn = self.progress.start(config.sessions * config.turns, label)
+        # RSS from before the sessions exist; CPU from after they are created (turns only).
+        rss_before = stats.rss() if stats else None
+        marks: dict[str, float] = {}
+
+        def created() -> None:
+            marks["client"] = _cpu_self()
+            if self.fake is not None:
+                marks["provider"] = self.fake.stats.cpu_seconds()
+            if stats is not None:
+                marks["server"] = stats.cpu_seconds()
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                sampler = group.create_task(stats.sample()) if stats else None
+                if stats:
+                    stats.reset_peak()
+                try:
+                    result = await driver.run(config, on_created=created)
+                finally:
+                    if sampler is not None:
+                        sampler.cancel()
+        finally:
+            self.progress.close()
+        figures = ServerFigures()
+        if stats is not None and "server" in marks:
+            stats.rss()
+            figures = ServerFigures(
+                rss_before=rss_before,
+                peak_rss=stats.peak_rss,
+                high_water_mark=stats.high_water_mark(),
+                cpu_seconds=stats.cpu_seconds() - marks["server"],
+            )
+        other = {"client": _cpu_self() - marks.get("client", _cpu_self())}
+        if self.fake is not None and "provider" in marks:
+            other["provider"] = self.fake.stats.cpu_seconds() - marks["provider"]
+        return result, figures, other
+
+    async def measure(self, kind: str) -> dict[str, Any]:
+        """Every phase against one target (the server, or the baseline)."""
+        args = self.args
+        child, url = await self.start_target(kind)
+        _say(f"[bench] {kind} at {url}" + (f" (pid {child.pid})" if child else ""))
+        stats = child.stats if child else None
+        if kind == "server" and stats is None and args.server_pid:
+            stats = ProcessStats(args.server_pid)
+        try:
+            async with LoadDriver(url) as driver:
+                warm = LoadConfig(sessions=1, turns=1, model=args.model if args.url else None)
+                warmed = await driver.run(warm)
+                if not warmed.turns or not warmed.turns[0].ok:
+                    failure = warmed.turns[0].error if warmed.turns else dict(warmed.create_errors)
+                    raise RuntimeError(f"warm-up turn against the {kind} failed: {failure}")
+                config = LoadConfig(
+                    sessions=args.sessions,
+                    turns=args.turns,
+                    payload_bytes=args.payload_bytes,
+                    model=args.model if args.url else None,
+                    turn_timeout=args.turn_timeout,
+                )
+                result, figures, other_cpu = await self.phase(driver, stats, config, kind)
+                self.results[kind] = result
+                summary = summarize(
+                    result,
+                    expected_ttft=_expected_ttft(args),
+                    server=figures,
+                    client_cpu_seconds=other_cpu["client"],
+                    provider_cpu_seconds=other_cpu.get("provider"),
+                )
+                if args.abort_test:
+                    summary["abort"] = await self.abort_phase(driver, stats, config, kind)
+                if args.idle and kind == "server":
+                    summary["idle"] = await self.idle_phase(driver, stats)
+        finally:
+            if child is not None:
+                code = await child.stop()
+                if code not in (0, None, -15):
+                    _say(f"[bench] {kind} exited with {code}; log tail:\n{child.log_tail()}")
+        if child is not None and summary["turns_failed"]:
+            _say(
+                f"[bench] {kind} had failed turns; its log ({child.log_path}):\n{child.log_tail()}"
+            )
+        return summary
+
+    async def abort_phase(
+        self, driver: LoadDriver, stats: ProcessStats | None, config: LoadConfig, kind: str
+    ) -> dict[str, Any]:
+        abort_config = LoadConfig(
+            sessions=config.sessions,
+            turns=1,
+            payload_bytes=config.payload_bytes,
+            model=config.model,
+            turn_timeout=config.turn_timeout,
+            abort=True,
+        )
+        result, figures, _ = await self.phase(driver, stats, abort_config, f"{kind} abort")
+        summary = summarize(result, expected_ttft=None, server=figures)
+        abort: dict[str, Any] = summary["abort"]
+        abort["turns_failed"] = summary["turns_failed"]
+        abort["errors"] = summary["errors"]
+        return abort
+
+    async def idle_phase(self, driver: LoadDriver, stats: ProcessStats | None) -> dict[str, Any]:
+        """Activate N sessions with a one-token turn each; the RSS they keep, per session."""
+        count = self.args.idle
+        config = LoadConfig(
+            sessions=count, turns=1, max_tokens=1, turn_timeout=self.args.turn_timeout
+        )
+        before = stats.rss() if stats else None
+        result, figures, _ = await self.phase(driver, stats, config, "idle activation")
+        after = stats.rss() if stats else None
+        ok = sum(1 for turn in result.turns if turn.ok)
+        per = None
+        if before is not None and after is not None and ok:
+            per = max(0, after - before) // ok
+        return {
+            "sessions": count,
+            "activated": ok,
+            "rss_before_bytes": before,
+            "rss_after_bytes": after,
+            "rss_per_idle_session_bytes": per,
+            "activation_seconds": round(result.wall, 3),
+            "errors": summarize(result, expected_ttft=None, server=figures)["errors"],
+        }
+
+    async def run(self) -> dict[str, Any]:
+        args = self.args
+        async with contextlib.AsyncExitStack() as stack:
+            if not args.model and (not args.url or args.baseline):
+                fake = await self.start_fake()
+                stack.push_async_callback(fake.stop)
+                _say(f"[bench] fake provider at {self.fake_url} (pid {fake.pid})")
+            report = await self.measure("server")
+            if args.baseline:
+                baseline = await self.measure("baseline")
+                report["baseline"] = baseline
+                ours, theirs = report["turns_per_second"], baseline["turns_per_second"]
+                report["baseline_ratio"] = round(ours / theirs, 3) if ours and theirs else None
+        report.update(
+            llm_path=args.llm_path,
+            database=_database_kind(args),
+            config={
+                "tokens": args.tokens,
+                "token_delay": args.token_delay,
+                "ttft": args.ttft,
+                "tool_calls": args.tool_calls,
+                "payload_bytes": args.payload_bytes,
+                "model": args.model or "openai/gpt-4o-mini (fake provider)",
+            },
+            machine={"cpus": os.cpu_count(), "python": platform.python_version()},
+        )
+        return report
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run the bench as parsed by ``add_parser``/``build_parser``; 0 when no turn failed."""
+    if args.sessions < 1 or args.turns < 1:
+        _say("bench: --sessions and --turns must be >= 1")
+        return 2
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    main_task = asyncio.current_task()
+    if main_task is not None:
+        # SIGTERM unwinds like Ctrl-C: the child processes are stopped, not orphaned.
+        with contextlib.suppress(NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    with contextlib.ExitStack() as stack:
+        if args.keep_logs:
+            log_dir = Path(args.keep_logs)
+            os.makedirs(log_dir, exist_ok=True)
+        else:
+            log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="oc-bench-")))
+        bench = _Bench(args, log_dir)
+        try:
+            report = await bench.run()
+        except RuntimeError as exc:
+            # A child that would not start, or a warm-up turn that failed: nothing to measure.
+            _say(f"bench: {exc}")
+            return 1
+    if args.plot:
+        try:
+            plot(args.plot, bench.results)
+        except ImportError:
+            _say("bench: --plot needs matplotlib (pip install 'opencode-api[bench]')")
+    if args.json:
+        print(json.dumps(report), flush=True)
+    else:
+        print_table(report)
+    failed = report["turns_failed"] + (report.get("baseline") or {}).get("turns_failed", 0)
+    return 0 if failed == 0 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        import uvloop  # the load client needs its loop to be cheap too
+    except ImportError:
+        return asyncio.run(run(args))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(run(args))

@@ -1,0 +1,65 @@
+"""``python -m opencode_api.bench`` end to end: fake provider and server as child processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from opencode_api.bench import percentile
+
+REQUIRED_KEYS = {
+    "sessions",
+    "turns_ok",
+    "turns_failed",
+    "turns_per_second",
+    "events_per_second",
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "overhead_ttft_p99_ms",
+    "server_peak_rss_bytes",
+    "rss_per_session_bytes",
+    "turn_p50_ms",
+    "turn_p90_ms",
+    "turn_p99_ms",
+    "server_cpu_seconds",
+    "errors",
+}
+
+
+def test_bench_json_against_a_real_server() -> None:
+    command = [
+        sys.executable, "-m", "opencode_api.bench",
+        "--sessions", "5", "--turns", "1", "--tokens", "5", "--token-delay", "0",
+        "--json", "--no-progress",
+    ]  # fmt: skip
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert not REQUIRED_KEYS - report.keys()
+    assert report["sessions"] == 5
+    assert report["turns_ok"] == 5
+    assert report["turns_failed"] == 0
+    assert report["errors"] == {}
+    # 5 text events plus message_start, step_start, step_finish and done, per turn.
+    assert report["events"] >= 5 * 9
+    assert report["server_peak_rss_bytes"] > 0
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [([], 50, None), ([3.0], 99, 3.0), ([1.0, 2.0, 3.0, 4.0], 50, 2.5), ([1.0, 5.0], 100, 5.0)],
+    ids=["empty", "single", "median-interpolated", "max"],
+)
+def test_percentile(values: list[float], q: float, expected: float | None) -> None:
+    assert percentile(values, q) == expected
