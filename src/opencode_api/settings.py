@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     access_log: bool = False
+    listen_backlog: int = 4096
     cors_origins: CsvList = Field(default_factory=list)
     client_max_size: int = 4 * 1024 * 1024
     shutdown_grace: float = 10.0

@@ -9,6 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+_WIRE_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _wire_fields(cls: type[Any]) -> tuple[str, ...]:
+    # dataclasses.fields() per event showed in profiles: computed once per event class.
+    names = _WIRE_FIELDS.get(cls)
+    if names is None:
+        names = _WIRE_FIELDS[cls] = tuple(f.name for f in fields(cls) if f.name != "turn_id")
+    return names
+
 
 @dataclass(frozen=True, slots=True)
 class TurnEvent:
@@ -24,9 +34,8 @@ class TurnEvent:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.type}
-        for f in fields(self):
-            if f.name != "turn_id":
-                data[f.name] = getattr(self, f.name)
+        for name in _wire_fields(type(self)):
+            data[name] = getattr(self, name)
         return data
 
 

@@ -253,6 +253,13 @@ class FastLLMClient:
 
 async def sse_data_lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
     """The payload of each ``data:`` line; a stream cut before its end raises ``ClientError``."""
-    async for line in content:
-        if line.startswith(b"data:"):
-            yield line[5:].strip()
+    # Read whatever has arrived and split it here: one await per network read, not per line.
+    pending = b""
+    async for block in content.iter_any():
+        pending += block
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.startswith(b"data:"):
+                yield line[5:].strip()
+    if pending.startswith(b"data:"):
+        yield pending[5:].strip()

@@ -55,13 +55,15 @@ DONE_FRAME = frame("[DONE]")
 PING_FRAME = b": ping\n\n"
 
 
+# Below this many buffered bytes a write returns without waiting for the client.
+_UNTIMED_BUFFER = 16 * 1024
+
+
 class SSEWriter:
     """An SSE response. ``prepare`` sends the headers; ``send`` writes a frame or raises
     ``ClientGone`` (disconnect, or the write stalled past ``write_timeout``)."""
 
-    def __init__(
-        self, request: web.Request, *, heartbeat: float, write_timeout: float
-    ) -> None:
+    def __init__(self, request: web.Request, *, heartbeat: float, write_timeout: float) -> None:
         self.request = request
         self.heartbeat = heartbeat
         self.write_timeout = write_timeout
@@ -75,7 +77,16 @@ class SSEWriter:
         await self.send(PING_FRAME)
 
     async def send(self, data: bytes) -> None:
+        transport = self.request.transport
         try:
+            if (
+                transport is not None
+                and transport.get_write_buffer_size() + len(data) < _UNTIMED_BUFFER
+            ):
+                # aiohttp waits for the socket only past its own high-water mark (64 KiB): with
+                # little buffered this write cannot stall, and a timer per event is costly.
+                await self.response.write(data)
+                return
             async with asyncio.timeout(self.write_timeout):
                 await self.response.write(data)
         except TimeoutError:

@@ -94,7 +94,8 @@ class FakeProviderServer:
             app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        # A deep accept queue: load tests open thousands of connections at once.
+        site = web.TCPSite(runner, self.host, self.port, backlog=4096)
         await site.start()
         self._runner = runner
         server = site._server

@@ -51,7 +51,7 @@ class ToolRegistry:
         self._tools: dict[str, Tool[Any]] = {}
         # pydantic builds a JSON schema in ~1 ms per tool: once per turn it led the server's
         # profile at 1,000 sessions. Built once, kept as JSON so each caller gets its own copy.
-        self._schemas_json: str | None = None
+        self._schemas: list[dict[str, Any]] | None = None
         for tool in tools:
             self.register(tool)
 
@@ -59,7 +59,7 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ValueError(f"a tool named {tool.name!r} is already registered")
         self._tools[tool.name] = tool
-        self._schemas_json = None
+        self._schemas = None
 
     def get(self, name: str) -> Tool[Any] | None:
         return self._tools.get(name)
@@ -78,11 +78,13 @@ class ToolRegistry:
         return len(self._tools)
 
     def schemas(self) -> list[dict[str, Any]]:
-        """The OpenAI-format schemas of every tool, in registration order."""
-        if self._schemas_json is None:
-            self._schemas_json = json.dumps([tool.schema() for tool in self._tools.values()])
-        schemas: list[dict[str, Any]] = json.loads(self._schemas_json)
-        return schemas
+        """The OpenAI-format schemas of every tool, in registration order.
+
+        Built once and shared: callers treat the list as read-only (it goes into request bodies).
+        """
+        if self._schemas is None:
+            self._schemas = [tool.schema() for tool in self._tools.values()]
+        return self._schemas
 
     async def execute(
         self, tool_call_id: str, name: str, arguments_json: str, ctx: ToolContext
