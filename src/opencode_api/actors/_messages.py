@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import datetime
 
 from opencode_api.store import Reservation
 
@@ -39,6 +40,8 @@ class RunTurn:
     options: TurnOptions
     ticket: int
     reservation: Reservation | None = None
+    # When the user message was stored; its reply is listed right after it (see SessionActor).
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

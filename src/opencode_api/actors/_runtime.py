@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -214,6 +215,10 @@ class Runtime:
         # in the same step as the turn's terminal event is published, so a client that saw
         # ``done`` never sees the session still busy.
         self._pending_turns: dict[str, int] = {}
+        # Recently used sessions, so a turn does not read its session back from the store: only
+        # fields a turn needs and that never change after creation (owner, model, system) are
+        # read from here; title updates do not matter to it. Deletion evicts.
+        self._recent_sessions: OrderedDict[str, Session] = OrderedDict()
         self.turn_listeners.append(self._turn_ended)
         self.supervisor = Supervisor(
             self._activate,
@@ -319,6 +324,7 @@ class Runtime:
             user_id=user_id,
         )
         created = await self.store.create_session(session)
+        self._remember(created)
         self._publish("session.created", created.id, user_id, lambda: {"info": _jsonable(created)})
         return created
 
@@ -326,7 +332,24 @@ class Runtime:
         session = await self.store.get_session(session_id, user_id=user_id)
         if session is None:
             raise NotFoundError("session", session_id)
+        self._remember(session)
         return session
+
+    _RECENT_SESSIONS = 10_000
+
+    def _remember(self, session: Session) -> None:
+        recent = self._recent_sessions
+        recent[session.id] = session
+        recent.move_to_end(session.id)
+        if len(recent) > self._RECENT_SESSIONS:
+            recent.popitem(last=False)
+
+    async def _session_for_turn(self, session_id: str, user_id: str | None) -> Session:
+        session = self._recent_sessions.get(session_id)
+        if session is not None and (user_id is None or session.user_id == user_id):
+            self._recent_sessions.move_to_end(session_id)
+            return session
+        return await self.get_session(session_id, user_id=user_id)
 
     async def list_sessions(
         self, *, user_id: str | None = None, limit: int | None = None, offset: int = 0
@@ -352,6 +375,7 @@ class Runtime:
             except Exception:  # the actor may already be gone; deletion goes on
                 log.debug("abort before delete failed", session_id=session_id, exc_info=True)
             await self.supervisor.stop(session_id, grace=self.settings.shutdown_grace)
+        self._recent_sessions.pop(session_id, None)
         if not await self.store.delete_session(session_id, user_id=user_id):
             raise NotFoundError("session", session_id)
         self._publish("session.deleted", session_id, user_id, lambda: {"info": {"id": session_id}})
@@ -450,7 +474,7 @@ class Runtime:
             raise InvalidRequestError("content must be a non-empty string", field="content")
         if max_steps is not None and max_steps < 1:
             raise InvalidRequestError("max_steps must be >= 1", field="max_steps")
-        session = await self.get_session(session_id, user_id=user_id)
+        session = await self._session_for_turn(session_id, user_id)
         if model is not None and model_id is None:
             model_id = model
         provider, model_name, litellm_model = self._resolve(
@@ -491,6 +515,7 @@ class Runtime:
                     options=options,
                     ticket=next_ticket(),
                     reservation=reservation,
+                    sent_at=user_message.created_at,
                 )
             )
         except BaseException as exc:

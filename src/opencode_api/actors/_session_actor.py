@@ -49,6 +49,7 @@ from opencode_api.store import (
     Todo,
     Usage,
 )
+from opencode_api.store._models import utcnow
 
 log = structlog.get_logger("opencode_api.session")
 
@@ -187,9 +188,13 @@ class SessionActor(Actor):
     async def _run_turn(self, msg: RunTurn) -> None:
         store = self.deps.store
         started = time.monotonic()
+        # The reply takes its question's timestamp (and a later id), so a history listed by
+        # (created_at, id) reads as a conversation even when the next message was queued
+        # before this reply began.
         assistant = Message(
             id=new_id("msg"),
             session_id=self.session.id,
+            created_at=msg.sent_at or utcnow(),
             role="assistant",
             provider_id=msg.options.provider_id,
             model_id=msg.options.model_id,
