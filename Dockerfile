@@ -16,7 +16,7 @@ WORKDIR /home/user/app
 
 COPY --chown=user setup.cfg pyproject.toml README.md ./
 COPY --chown=user src ./src
-RUN pip install ".[postgres,supabase,search,fast]"
+RUN pip install ".[postgres,supabase,fast]"
 
 RUN mkdir -p /home/user/app/data && chown -R user:user /home/user/app
 USER user

@@ -132,7 +132,7 @@ class ExaBackend:
 
 
 def _ddgs_text(query: str, max_results: int) -> list[dict[str, Any]]:
-    from ddgs import DDGS  # lazily: an optional extra (opencode-api[search])
+    from ddgs import DDGS  # lazily: an optional extra (declared in setup.cfg)
 
     results: list[dict[str, Any]] = DDGS(timeout=10).text(query, max_results=max_results)
     return results
@@ -159,7 +159,7 @@ class DdgsBackend:
         except ImportError as exc:
             raise ToolError(
                 "no web search backend available: the ddgs package is not installed "
-                "(pip install 'opencode-api[search]') and EXA_API_KEY is not set"
+                "(pip install ddgs) and EXA_API_KEY is not set"
             ) from exc
         except Exception as exc:
             message = str(exc)
