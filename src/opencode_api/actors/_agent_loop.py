@@ -158,10 +158,15 @@ class AgentLoop:
             result = await self._stream_step(turn, request)
             results = await self._run_tools(turn, result.tool_calls)
             finish = "tool_calls" if result.tool_calls else result.finish
-            await self._finish_step(turn, result, finish)
+            final = (
+                None
+                if result.tool_calls
+                else ("stop" if finish in ("stop", "end_turn") else finish)
+            )
+            await self._finish_step(turn, result, finish, final=final)
             context.extend(_step_messages(result, results))
-            if not result.tool_calls:
-                return "stop" if finish in ("stop", "end_turn") else finish
+            if final is not None:
+                return final
             if self._doom_loop(turn, result.tool_calls):
                 log.warning("doom loop stopped", session_id=turn.session_id)
                 return "doom_loop"
@@ -289,7 +294,11 @@ class AgentLoop:
             tasks = [group.create_task(run_one(call, i)) for i, call in enumerate(calls)]
         return [task.result() for task in tasks]
 
-    async def _finish_step(self, turn: Turn, result: StepResult, finish: str) -> None:
+    async def _finish_step(
+        self, turn: Turn, result: StepResult, finish: str, *, final: str | None = None
+    ) -> None:
+        """Store the step. ``final``: the turn ends here with that stop reason, so the message
+        is stored finished in the same transaction (the turn's end needs no write of its own)."""
         cost, priced = step_cost(
             turn.options.model,
             StreamUsage(
@@ -328,6 +337,7 @@ class AgentLoop:
                 "cost": turn.cost,
                 "priced": turn.priced,
                 "parts": list(turn.stored_parts),
+                **({"finish": final, "status": "completed"} if final is not None else {}),
             }
         )
         await self._store.save_step(

@@ -297,6 +297,12 @@ class SessionActor(Actor):
         store = self.deps.store
         partial = turn.pending_step_parts() if turn.step else []
         status = {"aborted": "aborted", "error": "error"}.get(stop_reason, "completed")
+        # The last step already stored the message finished: nothing left to write.
+        stored_final = (
+            not partial
+            and turn.message.status == "completed"
+            and turn.message.finish == stop_reason
+        )
         try:
             if store_message:
                 for part in partial:
@@ -317,11 +323,15 @@ class SessionActor(Actor):
                         "parts": list(turn.stored_parts),
                     }
                 )
-                await store.save_step(
-                    StepRecord(
-                        message=turn.message, parts=partial, usage_delta=Usage(), cost_delta=0.0
+                if not stored_final:
+                    await store.save_step(
+                        StepRecord(
+                            message=turn.message,
+                            parts=partial,
+                            usage_delta=Usage(),
+                            cost_delta=0.0,
+                        )
                     )
-                )
                 message = turn.message
                 self.publish_bus(
                     "message.updated", lambda: {"info": message.model_dump(mode="json")}
