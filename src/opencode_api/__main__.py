@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,14 +40,26 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reload", action="store_true", help="restart when a source file changes (development)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes sharing the port, one core each (WORKERS, default 1)",
+    )
 
 
-def serve(host: str | None, port: int | None, *, reload: bool = False) -> int:
+def serve(
+    host: str | None, port: int | None, *, reload: bool = False, workers: int | None = None
+) -> int:
     """Run the server until SIGTERM/SIGINT; returns the exit status (0 after a clean drain)."""
     # Before anything imports LiteLLM: never fetch the price map at start-up.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     if reload:
         return _run_with_reload([sys.executable, "-m", "opencode_api", "serve", *_args(host, port)])
+    if workers is not None:
+        os.environ["WORKERS"] = str(workers)
+    if int(os.environ.get("WORKERS", "1")) > 1 and "WORKER_SOCKET_DIR" not in os.environ:
+        return _run_workers(host, port, int(os.environ["WORKERS"]))
 
     from aiohttp import web
 
@@ -62,10 +75,19 @@ def serve(host: str | None, port: int | None, *, reload: bool = False) -> int:
     configure_logging(settings.log_level, settings.log_format)
     loop = _new_loop()
     app = create_app(settings)
+    socket: str | None = None
+    if settings.workers > 1 and settings.worker_socket_dir is not None:
+        from opencode_api.http._workers import socket_path
+
+        socket = str(socket_path(Path(settings.worker_socket_dir), settings.worker_index))
     web.run_app(
         app,
         host=settings.host,
         port=settings.port,
+        # Workers share the public port (the kernel spreads connections) and each has its own
+        # Unix socket, where the others forward requests about the sessions it owns.
+        path=socket,
+        reuse_port=settings.workers > 1 or None,
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
         shutdown_timeout=settings.shutdown_grace + 5.0,
         handle_signals=True,
@@ -76,6 +98,56 @@ def serve(host: str | None, port: int | None, *, reload: bool = False) -> int:
         loop=loop,
     )
     return 0
+
+
+def _run_workers(host: str | None, port: int | None, count: int) -> int:
+    """Start ``count`` worker processes and supervise them until SIGTERM/SIGINT."""
+    import signal
+    import tempfile
+
+    from opencode_api.settings import Settings
+
+    # Turns left running by a dead server are marked once, here, before any worker serves:
+    # a worker starting later must not mark the live turns of one already serving.
+    asyncio.run(_mark_interrupted(Settings()))
+    socket_dir = tempfile.mkdtemp(prefix="opencode-workers-")
+    env = {
+        **os.environ,
+        "WORKERS": str(count),
+        "WORKER_SOCKET_DIR": socket_dir,
+        "MARK_INTERRUPTED_ON_START": "false",
+    }
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "opencode_api", "serve", *_args(host, port)],
+            env={**env, "WORKER_INDEX": str(index)},
+        )
+        for index in range(count)
+    ]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    for leftover in Path(socket_dir).glob("*"):
+        leftover.unlink(missing_ok=True)
+    Path(socket_dir).rmdir()
+    return max(codes, key=abs)
+
+
+async def _mark_interrupted(settings: Any) -> None:
+    from opencode_api.actors._runtime import open_store_for
+
+    store = open_store_for(settings)
+    await store.open()
+    try:
+        await store.mark_interrupted()
+    finally:
+        await store.close()
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -125,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command in (None, "serve"):
-        return serve(args.host, args.port, reload=args.reload)
+        return serve(args.host, args.port, reload=args.reload, workers=args.workers)
     if args.command == "bench":
         from opencode_api.bench import main as bench_main
 

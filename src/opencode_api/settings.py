@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     access_log: bool = False
     listen_backlog: int = 4096
+    # Several worker processes (one core each) sharing the port; sessions are owned by
+    # hash(session id) % WORKERS and requests reach their owner (see http/_workers.py).
+    workers: int = 1
+    worker_index: int = 0
+    worker_socket_dir: str | None = None
     cors_origins: CsvList = Field(default_factory=list)
     client_max_size: int = 4 * 1024 * 1024
     shutdown_grace: float = 10.0
@@ -71,6 +76,9 @@ class Settings(BaseSettings):
     llm_timeout: float = 600.0
     # Load LiteLLM and its tokenizer in a thread at start-up instead of inside the first turn.
     llm_warm_up: bool = True
+    # Mark turns left running by a dead process at start-up (off in workers: the parent does it
+    # once, before any worker serves, so no worker marks another's live turns).
+    mark_interrupted_on_start: bool = True
     llm_max_retries: int = 4
     llm_retry_base_delay: float = 1.0
     llm_retry_max_delay: float = 30.0

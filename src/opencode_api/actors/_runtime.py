@@ -245,7 +245,6 @@ class Runtime:
         **overrides: Any,
     ) -> AsyncIterator[Runtime]:
         """Open the store, start the runtime, and stop both on exit (running turns drain)."""
-        from opencode_api.store import open_store
 
         if settings is None:
             settings = Settings(**overrides)
@@ -253,16 +252,7 @@ class Runtime:
             settings = settings.model_copy(update=overrides)
         if database_url is not None:
             settings = settings.model_copy(update={"database_url": database_url})
-        url = settings.resolved_database_url()
-        options: dict[str, Any] = {}
-        if url.startswith("postgres") and settings.pg_statement_cache_size is not None:
-            options["statement_cache_size"] = settings.pg_statement_cache_size
-        elif url.startswith("supabase"):
-            options["supabase_url"] = settings.supabase_url
-            options["supabase_key"] = (
-                settings.supabase_key.get_secret_value() if settings.supabase_key else None
-            )
-        store = open_store(url, **options)
+        store = open_store_for(settings)
         await store.open()
         runtime = cls(settings, store, llm=llm)
         try:
@@ -279,9 +269,10 @@ class Runtime:
             from opencode_api.actors._litellm_client import warm_up
 
             await asyncio.to_thread(warm_up)
-        interrupted = await self.store.mark_interrupted()
-        if interrupted:
-            log.warning("marked interrupted turns", count=interrupted)
+        if self.settings.mark_interrupted_on_start:
+            interrupted = await self.store.mark_interrupted()
+            if interrupted:
+                log.warning("marked interrupted turns", count=interrupted)
         await self.supervisor.start()
         self._started = True
 
@@ -669,6 +660,22 @@ class Runtime:
         data = properties()
         data.setdefault("session_id", session_id)
         self.bus.publish(BusEvent(event_type, data, session_id=session_id, user_id=user_id))
+
+
+def open_store_for(settings: Settings) -> Store:
+    """The store ``settings`` select (not opened yet)."""
+    from opencode_api.store import open_store
+
+    url = settings.resolved_database_url()
+    options: dict[str, Any] = {}
+    if url.startswith("postgres") and settings.pg_statement_cache_size is not None:
+        options["statement_cache_size"] = settings.pg_statement_cache_size
+    elif url.startswith("supabase"):
+        options["supabase_url"] = settings.supabase_url
+        options["supabase_key"] = (
+            settings.supabase_key.get_secret_value() if settings.supabase_key else None
+        )
+    return open_store(url, **options)
 
 
 def _replayable(outbox: Outbox[Any], after: int) -> bool:

@@ -21,6 +21,7 @@ from opencode_api.http._keys import AUTHENTICATOR, METRICS, RUNTIME, SETTINGS, S
 from opencode_api.http._metrics import Metrics
 from opencode_api.http._openapi import RouteSpec, add_routes, build_openapi
 from opencode_api.http._sse import StreamRegistry
+from opencode_api.http._workers import Topology, install
 from opencode_api.settings import Settings
 
 log = structlog.get_logger("opencode_api.http")
@@ -119,6 +120,10 @@ def create_app(
         if runtime is None and RUNTIME in app:
             await app[RUNTIME].close(settings.shutdown_grace)
         streams.closing.set()
+
+    topology = Topology.from_settings(settings)
+    if topology is not None:
+        install(app, topology)
 
     app.cleanup_ctx.append(authenticator_ctx)
     app.cleanup_ctx.append(runtime_ctx)

@@ -21,6 +21,7 @@ from opencode_api.http._openapi import RouteSpec, route
 from opencode_api.http._schemas import EventQuery, MessageRequest, SendQuery, StreamQuery
 from opencode_api.http._sse import DONE_FRAME, ClientGone, SSEWriter, json_frame
 from opencode_api.http._validation import read_body, read_query
+from opencode_api.http._workers import TOPOLOGY, is_internal, merge, remote_bus_frames
 from opencode_api.runtime import OutboxItem, SubscriberLagged
 
 log = structlog.get_logger("opencode_api.http.sse")
@@ -198,6 +199,11 @@ def _bus_frame(event: BusEvent) -> bytes:
     return json_frame(event.to_dict())
 
 
+def _bus_or_raw_frame(item: BusEvent | bytes) -> bytes:
+    # Frames from other workers arrive rendered already.
+    return item if isinstance(item, bytes) else _bus_frame(item)
+
+
 @route(
     "GET", "/event", name="events",
     summary="The global event bus as SSE (filter with session_id)", tag="events",
@@ -214,11 +220,11 @@ async def events(request: web.Request) -> web.StreamResponse:
     async with _SubscriberGauge(request, "events"):
         try:
             await writer.send(json_frame({"type": "server.connected", "properties": {}}))
-            await writer.pump(
-                _bus_items(runtime, user_id, query.session_id),
-                _bus_frame,
-                stop=request.app[STREAMS].closing,
-            )
+            source: AsyncIterator[Any] = _bus_items(runtime, user_id, query.session_id)
+            if TOPOLOGY in request.app and not is_internal(request):
+                # Several workers: their buses too (they apply the same filters).
+                source = merge(source, remote_bus_frames(request))
+            await writer.pump(source, _bus_or_raw_frame, stop=request.app[STREAMS].closing)
             await writer.send(json_frame({"type": "server.shutdown", "properties": {}}))
         except ClientGone as exc:
             log.debug("client left the event stream", reason=str(exc))
