@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from aiohttp import web
@@ -145,3 +148,21 @@ async def read_frame(response: Any) -> dict[str, str]:
             if frames:
                 return frames[0]
             buffer = ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_listening(http: httpx.AsyncClient) -> None:
+    """Until a server started as a subprocess answers /health (bounded; it has no ready signal
+    we could wait on, so its port is polled)."""
+    for _ in range(1200):
+        try:
+            await http.get("/health")
+            return
+        except httpx.TransportError:
+            await asyncio.sleep(0.05)
+    raise TimeoutError("the server did not start listening within 60 s")

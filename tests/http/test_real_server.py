@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from opencode_api.http import create_app
 from opencode_api.testing import FakeLLMServer, Reply
-from tests.http.conftest import close_runtime, open_runtime
+from tests.http.conftest import close_runtime, free_port, open_runtime, wait_listening
 
 
 def seed_readme_client(base: str) -> dict[str, Any]:
@@ -63,15 +62,9 @@ async def test_seed_readme_client_flow(make_settings: Any, fake: FakeLLMServer) 
     assert float(result["cost"]) >= 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_sigterm_with_a_turn_in_flight(tmp_path: Path, fake: FakeLLMServer) -> None:
     fake.enqueue(Reply(text=[f"w{i} " for i in range(400)], token_delay=0.02))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
@@ -86,12 +79,7 @@ async def test_sigterm_with_a_turn_in_flight(tmp_path: Path, fake: FakeLLMServer
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            for _ in range(1200):  # wait until it listens (bounded retries, no fixed sleep)
-                try:
-                    await http.get("/health")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
+            await wait_listening(http)
             sid = (await http.post("/session")).json()["id"]
             frames: list[str] = []
             async with http.stream(

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import zlib
@@ -15,12 +14,7 @@ from pathlib import Path
 import httpx
 
 from opencode_api.testing import FakeLLMServer
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.http.conftest import free_port, wait_listening
 
 
 async def _turn(base: str, sid: str) -> tuple[list[str], str | None]:
@@ -36,7 +30,7 @@ async def _turn(base: str, sid: str) -> tuple[list[str], str | None]:
 
 
 async def test_two_workers_share_sessions(tmp_path: Path, fake: FakeLLMServer) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -53,12 +47,7 @@ async def test_two_workers_share_sessions(tmp_path: Path, fake: FakeLLMServer) -
     )
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            for _ in range(1200):  # until it listens (bounded retries, no fixed sleep)
-                try:
-                    await http.get("/health")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
+            await wait_listening(http)
             sessions = [(await http.post("/session")).json()["id"] for _ in range(8)]
             owners = {sid: zlib.crc32(sid.encode()) % 2 for sid in sessions}
 
