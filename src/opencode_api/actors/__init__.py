@@ -28,8 +28,10 @@ from opencode_api.actors._llm import (
     LLMRequest,
     StreamEvent,
 )
-from opencode_api.actors._runtime import BusyPolicy, QuotaPolicy, Runtime, TurnStream
+from opencode_api.actors._quota import QuotaPolicy
+from opencode_api.actors._runtime import BusyPolicy, Runtime
 from opencode_api.actors._session_actor import SessionActor, SessionDeps, TurnSummary
+from opencode_api.actors._turn_stream import TurnStream
 
 __all__ = [
     "BusEvent",

@@ -11,7 +11,6 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import structlog
@@ -20,10 +19,9 @@ from opencode_api.actors._compaction import CompactionStatus, compaction_status
 from opencode_api.actors._errors import (
     InvalidRequestError,
     NotFoundError,
-    QuotaExceededError,
     SessionBusyError,
 )
-from opencode_api.actors._events import BusEvent, TurnEvent
+from opencode_api.actors._events import BusEvent
 from opencode_api.actors._ids import new_id
 from opencode_api.actors._llm import LLMClient
 from opencode_api.actors._messages import (
@@ -36,13 +34,13 @@ from opencode_api.actors._messages import (
     next_ticket,
 )
 from opencode_api.actors._providers import resolve_model
+from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._session_actor import SessionActor, SessionDeps, TurnSummary
+from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.actors.tools import ToolRegistry, default_registry
 from opencode_api.runtime import (
     MailboxFull,
     Outbox,
-    OutboxItem,
-    SubscriberLagged,
     Subscription,
     Supervisor,
     SupervisorHooks,
@@ -53,7 +51,6 @@ from opencode_api.store import (
     MessagePage,
     Order,
     Question,
-    Reservation,
     Session,
     SessionCost,
     Store,
@@ -65,122 +62,10 @@ log = structlog.get_logger("opencode_api.runtime")
 BusyPolicy = Literal["queue", "reject"]
 
 
-def _utc_day(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).strftime("%Y-%m-%d")
-
-
-def _next_utc_midnight() -> datetime:
-    now = datetime.now(UTC)
-    return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
-
-
 def _outbox_start_seq(_actor_id: str) -> int:
     # Sequence numbers stay increasing across activations of one session (SSE Last-Event-ID):
     # each activation starts at the wall clock in microseconds.
     return time.time_ns() // 1000
-
-
-class TurnStream:
-    """The events of one turn, from ``message_start`` to ``done``/``error``.
-
-    Iterating yields ``TurnEvent``s; ``items()`` yields them with their outbox sequence numbers
-    (SSE ids). ``start()`` enqueues the turn and raises request errors (not found, busy, quota,
-    mailbox full) before anything is streamed; iteration calls it when nobody did.
-    """
-
-    def __init__(self, runtime: Runtime, session_id: str, content: str, **options: Any) -> None:
-        self._runtime = runtime
-        self._session_id = session_id
-        self._content = content
-        self._options = options
-        self._subscription: Subscription[Any] | None = None
-        self.turn_id: str | None = None
-        self._finished = False
-
-    async def start(self) -> None:
-        if self._subscription is None:
-            self.turn_id, self._subscription = await self._runtime._enqueue_turn(
-                self._session_id, self._content, **self._options
-            )
-
-    async def items(self) -> AsyncIterator[OutboxItem[TurnEvent]]:
-        await self.start()
-        assert self._subscription is not None
-        subscription = self._subscription
-        last_seq: int | None = None
-        try:
-            while not self._finished:
-                try:
-                    async for item in subscription:
-                        last_seq = item.seq
-                        event = item.event
-                        if not isinstance(event, TurnEvent) or event.turn_id != self.turn_id:
-                            continue
-                        yield item
-                        if event.terminal:
-                            self._finished = True
-                            break
-                    else:
-                        # The outbox closed (the session was deleted or the runtime stopped).
-                        self._finished = True
-                except SubscriberLagged as exc:
-                    # Too slow for the live buffer: catch up from the replay buffer.
-                    subscription.close()
-                    resume = exc.last_seq if exc.last_seq is not None else last_seq
-                    subscription = await self._runtime._resubscribe(self._session_id, resume)
-        finally:
-            subscription.close()
-
-    async def __aiter__(self) -> AsyncIterator[TurnEvent]:
-        async for item in self.items():
-            yield item.event
-
-    async def aclose(self) -> None:
-        if self._subscription is not None:
-            self._subscription.close()
-
-
-class QuotaPolicy:
-    """Per-user daily limits, enforced with the store's reserve-then-settle pair."""
-
-    def __init__(self, store: Store, settings: Settings) -> None:
-        self._store = store
-        self.token_limit = settings.daily_token_limit
-        self.request_limit = settings.daily_request_limit
-        self.default_reservation = settings.quota_reserve_tokens
-
-    @property
-    def enabled(self) -> bool:
-        return self.token_limit is not None or self.request_limit is not None
-
-    async def reserve(self, user_id: str | None, max_tokens: int | None) -> Reservation | None:
-        if not self.enabled or user_id is None:
-            return None
-        tokens = max_tokens or self.default_reservation
-        if self.token_limit is not None:
-            tokens = min(tokens, self.token_limit)
-        day = _utc_day()
-        reservation = await self._store.reserve_usage(
-            user_id,
-            day,
-            tokens=tokens,
-            token_limit=self.token_limit,
-            request_limit=self.request_limit,
-        )
-        if reservation is None:
-            usage = await self._store.get_daily_usage(user_id, day)
-            raise QuotaExceededError(
-                "daily usage quota exceeded",
-                usage={
-                    "input_tokens": usage.input_tokens,
-                    "output_tokens": usage.output_tokens,
-                    "total_tokens": usage.total_tokens,
-                    "requests": usage.requests,
-                },
-                limits={"daily_tokens": self.token_limit, "daily_requests": self.request_limit},
-                resets_at=_next_utc_midnight(),
-            )
-        return reservation
 
 
 class Runtime:
@@ -405,7 +290,7 @@ class Runtime:
         return "busy" if self._pending_turns.get(session_id, 0) > 0 else "idle"
 
     def _turn_ended(self, summary: TurnSummary) -> None:
-        self._turn_ended_early(summary.session_id)
+        self._forget_pending_turn(summary.session_id)
 
     # -- turns -----------------------------------------------------------------------------
 
@@ -511,7 +396,7 @@ class Runtime:
             )
         except BaseException as exc:
             subscription.close()
-            self._turn_ended_early(session_id)
+            self._forget_pending_turn(session_id)
             if reservation is not None:
                 await self.store.release_usage(reservation)
             if isinstance(exc, MailboxFull):
@@ -526,7 +411,7 @@ class Runtime:
         )
         return user_message.id, subscription
 
-    def _turn_ended_early(self, session_id: str) -> None:
+    def _forget_pending_turn(self, session_id: str) -> None:
         count = self._pending_turns.get(session_id, 0) - 1
         if count > 0:
             self._pending_turns[session_id] = count

@@ -1,0 +1,72 @@
+"""``TurnStream``: the events of one turn, as ``Runtime.send`` returns them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from opencode_api.actors._events import TurnEvent
+from opencode_api.runtime import OutboxItem, SubscriberLagged, Subscription
+
+if TYPE_CHECKING:
+    from opencode_api.actors._runtime import Runtime
+
+
+class TurnStream:
+    """The events of one turn, from ``message_start`` to ``done``/``error``.
+
+    Iterating yields ``TurnEvent``s; ``items()`` yields them with their outbox sequence numbers
+    (SSE ids). ``start()`` enqueues the turn and raises request errors (not found, busy, quota,
+    mailbox full) before anything is streamed; iteration calls it when nobody did.
+    """
+
+    def __init__(self, runtime: Runtime, session_id: str, content: str, **options: Any) -> None:
+        self._runtime = runtime
+        self._session_id = session_id
+        self._content = content
+        self._options = options
+        self._subscription: Subscription[Any] | None = None
+        self.turn_id: str | None = None
+        self._finished = False
+
+    async def start(self) -> None:
+        if self._subscription is None:
+            self.turn_id, self._subscription = await self._runtime._enqueue_turn(
+                self._session_id, self._content, **self._options
+            )
+
+    async def items(self) -> AsyncIterator[OutboxItem[TurnEvent]]:
+        await self.start()
+        assert self._subscription is not None
+        subscription = self._subscription
+        last_seq: int | None = None
+        try:
+            while not self._finished:
+                try:
+                    async for item in subscription:
+                        last_seq = item.seq
+                        event = item.event
+                        if not isinstance(event, TurnEvent) or event.turn_id != self.turn_id:
+                            continue
+                        yield item
+                        if event.terminal:
+                            self._finished = True
+                            break
+                    else:
+                        # The outbox closed (the session was deleted or the runtime stopped).
+                        self._finished = True
+                except SubscriberLagged as exc:
+                    # Too slow for the live buffer: catch up from the replay buffer.
+                    subscription.close()
+                    resume = exc.last_seq if exc.last_seq is not None else last_seq
+                    subscription = await self._runtime._resubscribe(self._session_id, resume)
+        finally:
+            subscription.close()
+
+    async def __aiter__(self) -> AsyncIterator[TurnEvent]:
+        async for item in self.items():
+            yield item.event
+
+    async def aclose(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
