@@ -121,6 +121,8 @@ def _run_workers(host: str | None, port: int | None, count: int) -> int:
         subprocess.Popen(
             [sys.executable, "-m", "opencode_api", "serve", *_args(host, port)],
             env={**env, "WORKER_INDEX": str(index)},
+            # Their own process group: a terminal's Ctrl-C reaches them once, through forward().
+            start_new_session=True,
         )
         for index in range(count)
     ]
