@@ -20,8 +20,8 @@ from aiohttp import web
 from opencode_api.actors._fast_client import FastLLMClient
 from opencode_api.actors._litellm_client import LiteLLMClient
 from opencode_api.actors._llm import LLMClient, LLMRequest, StreamFinish, TextDelta
-from opencode_api.bench._fake import LISTEN_BACKLOG
 from opencode_api.settings import Settings
+from opencode_api.testing._server import LISTEN_BACKLOG
 
 _CLIENT: web.AppKey[LLMClient] = web.AppKey("client", LLMClient)  # type: ignore[type-abstract]
 _SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)

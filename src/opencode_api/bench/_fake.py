@@ -14,13 +14,10 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
-
 from opencode_api.testing import FakeLLMServer, Reply, ToolCall
 from opencode_api.testing._script import default_reply
 
 # Linux caps it at net.core.somaxconn (4096 here).
-LISTEN_BACKLOG = 4096
 
 
 class BenchFakeServer(FakeLLMServer):
@@ -32,29 +29,6 @@ class BenchFakeServer(FakeLLMServer):
         self.tokens = tokens
         self._ids = itertools.count()
         self._short: dict[int, Reply] = {}
-
-    async def start(self) -> None:
-        """As ``FakeProviderServer.start``, with a listen backlog that takes a thundering herd.
-
-        aiohttp's default backlog is 128: a server opening 1,000 upstream streams at once had
-        its SYNs dropped and retried after 1, 3, 7... s, which measured the kernel, not the server.
-        """
-        if self._runner is not None:
-            raise RuntimeError("Cannot call start() twice")
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        for path in self.paths:
-            app.router.add_post(path, self._handle)
-        runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, backlog=LISTEN_BACKLOG)
-        await site.start()
-        self._runner = runner
-        # uvloop's server is not an asyncio.Server: read the sockets of either.
-        sockets = getattr(site._server, "sockets", None)
-        if self.port == 0 and sockets:
-            self.port = int(sockets[0].getsockname()[1])
 
     def stream_frames(self, body: dict[str, Any], reply: Reply) -> list[bytes]:
         if reply is self.default_reply:

@@ -11,6 +11,10 @@ from aiohttp import web
 
 from opencode_api.testing._script import Reply, default_reply
 
+# A deep accept queue: load tests open thousands of connections at once, and aiohttp's default
+# (128) drops SYNs that are then retried after 1, 3, 7... s, measuring the kernel, not the server.
+LISTEN_BACKLOG = 4096
+
 
 class FakeProviderServer:
     """A scripted model provider on 127.0.0.1 over real HTTP; subclasses speak one wire protocol.
@@ -94,13 +98,13 @@ class FakeProviderServer:
             app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
         )
         await runner.setup()
-        # A deep accept queue: load tests open thousands of connections at once.
-        site = web.TCPSite(runner, self.host, self.port, backlog=4096)
+        site = web.TCPSite(runner, self.host, self.port, backlog=LISTEN_BACKLOG)
         await site.start()
         self._runner = runner
-        server = site._server
-        if self.port == 0 and isinstance(server, asyncio.base_events.Server):
-            self.port = server.sockets[0].getsockname()[1]
+        # uvloop's server is not an asyncio.Server: read the sockets of either.
+        sockets = getattr(site._server, "sockets", None)
+        if self.port == 0 and sockets:
+            self.port = int(sockets[0].getsockname()[1])
 
     async def close(self) -> None:
         self._closing.set()
