@@ -94,10 +94,23 @@ def serve(
         # aiohttp's default accept queue (128) drops connections when thousands of clients
         # connect at once (measured: 2,002 resets at 5,000 sessions).
         backlog=settings.listen_backlog,
-        print=None,
+        # aiohttp calls this once every site listens: the readiness line (supervisors and the
+        # tests wait for it instead of polling the port).
+        print=lambda _banner: _log_listening(settings),
         loop=loop,
     )
     return 0
+
+
+def _log_listening(settings: Any) -> None:
+    import structlog
+
+    structlog.get_logger("opencode_api.server").info(
+        "server listening",
+        host=settings.host,
+        port=settings.port,
+        worker=settings.worker_index if settings.workers > 1 else None,
+    )
 
 
 def _run_workers(host: str | None, port: int | None, count: int) -> int:

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 from aiohttp import web
@@ -156,13 +155,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_listening(http: httpx.AsyncClient) -> None:
-    """Until a server started as a subprocess answers /health (bounded; it has no ready signal
-    we could wait on, so its port is polled)."""
-    for _ in range(1200):
-        try:
-            await http.get("/health")
-            return
-        except httpx.TransportError:
-            await asyncio.sleep(0.05)
-    raise TimeoutError("the server did not start listening within 60 s")
+async def wait_listening(process: asyncio.subprocess.Process, count: int = 1) -> None:
+    """Until ``count`` server processes logged that they listen (read from the child's stderr,
+    which must be a pipe; a process that exits first fails the wait)."""
+    assert process.stderr is not None
+    seen = 0
+    while seen < count:
+        line = await asyncio.wait_for(process.stderr.readline(), 60)
+        if not line:
+            raise RuntimeError("the server exited before it listened")
+        if b"server listening" in line:
+            seen += 1

@@ -72,14 +72,15 @@ async def test_sigterm_with_a_turn_in_flight(tmp_path: Path, fake: FakeLLMServer
         "OPENAI_API_KEY": "sk-test",
         "SHUTDOWN_GRACE": "0.5",
         "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "opencode_api", "serve", "--host", "127.0.0.1", "--port", str(port),
         env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
+        await wait_listening(process)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            await wait_listening(http)
             sid = (await http.post("/session")).json()["id"]
             frames: list[str] = []
             async with http.stream(

@@ -39,6 +39,7 @@ async def test_two_workers_share_sessions(tmp_path: Path, fake: FakeLLMServer) -
         "OPENAI_API_KEY": "sk-test",
         "AUTO_TITLE": "false",
         "SHUTDOWN_GRACE": "1",
+        "LOG_LEVEL": "INFO",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "opencode_api", "serve", "--workers", "2",
@@ -46,8 +47,8 @@ async def test_two_workers_share_sessions(tmp_path: Path, fake: FakeLLMServer) -
         env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
+        await wait_listening(process, 2)
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            await wait_listening(http)
             sessions = [(await http.post("/session")).json()["id"] for _ in range(8)]
             owners = {sid: zlib.crc32(sid.encode()) % 2 for sid in sessions}
 
