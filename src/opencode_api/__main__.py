@@ -96,14 +96,22 @@ def serve(
         backlog=settings.listen_backlog,
         # aiohttp calls this once every site listens: the readiness line (supervisors and the
         # tests wait for it instead of polling the port).
-        print=lambda _banner: _log_listening(settings),
+        print=lambda _banner: _listening(settings),
         loop=loop,
     )
     return 0
 
 
-def _log_listening(settings: Any) -> None:
+def _listening(settings: Any) -> None:
+    import gc
+
     import structlog
+
+    # Everything loaded at start-up (LiteLLM's modules and model map: ~300 MB of objects) lives
+    # as long as the process; frozen, the collector stops scanning it in every full collection
+    # (measured: the pauses were a visible share of a loaded server's CPU).
+    gc.collect()
+    gc.freeze()
 
     structlog.get_logger("opencode_api.server").info(
         "server listening",

@@ -51,8 +51,9 @@ def test_bench_json_against_a_real_server() -> None:
     assert report["turns_ok"] == 5
     assert report["turns_failed"] == 0
     assert report["errors"] == {}
-    # 5 text events plus message_start, step_start, step_finish and done, per turn.
-    assert report["events"] >= 5 * 9
+    # Per turn: message_start, step_start, step_finish, done and at least one text event (with
+    # no token delay the five chunks arrive together and the server merges them into one).
+    assert report["events"] >= 5 * 5
     assert report["server_peak_rss_bytes"] > 0
 
 

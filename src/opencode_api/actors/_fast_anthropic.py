@@ -10,18 +10,17 @@ from typing import Any
 import aiohttp
 
 from opencode_api.actors._fast_client import (
+    DeltaBatch,
     ToolCallAssembler,
     error_message_from_body,
     final_events,
-    sse_data_lines,
+    sse_data_blocks,
 )
 from opencode_api.actors._llm import (
     LLMRequest,
     ProviderUnavailableError,
-    ReasoningDelta,
     StreamEvent,
     StreamUsage,
-    TextDelta,
 )
 from opencode_api.settings import Settings
 
@@ -204,49 +203,63 @@ async def parse_events(content: aiohttp.StreamReader, provider: str) -> AsyncIte
     start_usage: dict[str, Any] = {}
     output_tokens = 0
     thinking_reported: Any = None
-    async for data in sse_data_lines(content):
-        event = json.loads(data)
-        kind = event.get("type")
-        if kind == "content_block_delta":
-            delta = event["delta"]
-            delta_kind = delta.get("type")
-            if delta_kind == "text_delta":
-                if delta["text"]:
-                    yield TextDelta(delta["text"])
-            elif delta_kind == "thinking_delta":
-                if delta["thinking"]:
-                    reasoning.append(delta["thinking"])
-                    yield ReasoningDelta(delta["thinking"])
-            elif delta_kind == "input_json_delta":
-                index = tool_blocks.get(event.get("index", 0))
-                if index is not None and delta.get("partial_json"):
-                    tools.add_arguments(index, delta["partial_json"])
-        elif kind == "content_block_start":
-            block = event.get("content_block") or {}
-            if block.get("type") == "tool_use":
-                index = len(tool_blocks)
-                tool_blocks[event.get("index", 0)] = index
-                tools.start(index, block.get("id"), block.get("name"))
-        elif kind == "message_start":
-            start_usage = (event.get("message") or {}).get("usage") or {}
-            output_tokens = start_usage.get("output_tokens") or 0
-        elif kind == "message_delta":
-            finish = (event.get("delta") or {}).get("stop_reason") or finish
-            usage = event.get("usage") or {}
-            output_tokens = usage.get("output_tokens", output_tokens) or 0
-            for key in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
-                if usage.get(key) is not None:
-                    start_usage[key] = usage[key]
-            details = usage.get("output_tokens_details")
-            if isinstance(details, dict):
-                thinking_reported = details.get("thinking_tokens")
-        elif kind == "message_stop":
+    batch = DeltaBatch()
+    done = False
+    async for payloads in sse_data_blocks(content):
+        for data in payloads:
+            event = json.loads(data)
+            kind = event.get("type")
+            if kind == "content_block_delta":
+                delta = event["delta"]
+                delta_kind = delta.get("type")
+                if delta_kind == "text_delta":
+                    if delta["text"]:
+                        batch.text(delta["text"])
+                elif delta_kind == "thinking_delta":
+                    if delta["thinking"]:
+                        reasoning.append(delta["thinking"])
+                        batch.reasoning(delta["thinking"])
+                elif delta_kind == "input_json_delta":
+                    index = tool_blocks.get(event.get("index", 0))
+                    if index is not None and delta.get("partial_json"):
+                        tools.add_arguments(index, delta["partial_json"])
+            elif kind == "content_block_start":
+                block = event.get("content_block") or {}
+                if block.get("type") == "tool_use":
+                    index = len(tool_blocks)
+                    tool_blocks[event.get("index", 0)] = index
+                    tools.start(index, block.get("id"), block.get("name"))
+            elif kind == "message_start":
+                start_usage = (event.get("message") or {}).get("usage") or {}
+                output_tokens = start_usage.get("output_tokens") or 0
+            elif kind == "message_delta":
+                finish = (event.get("delta") or {}).get("stop_reason") or finish
+                usage = event.get("usage") or {}
+                output_tokens = usage.get("output_tokens", output_tokens) or 0
+                for key in (
+                    "input_tokens",
+                    "cache_read_input_tokens",
+                    "cache_creation_input_tokens",
+                ):
+                    if usage.get(key) is not None:
+                        start_usage[key] = usage[key]
+                details = usage.get("output_tokens_details")
+                if isinstance(details, dict):
+                    thinking_reported = details.get("thinking_tokens")
+            elif kind == "message_stop":
+                done = True
+                break
+            elif kind == "error":
+                # An error after the stream began: LiteLLM reports every one as a broken stream.
+                for pending in batch.take():
+                    yield pending
+                raise ProviderUnavailableError(
+                    error_message_from_body(data.decode()), provider=provider
+                )
+        for pending in batch.take():
+            yield pending
+        if done:
             break
-        elif kind == "error":
-            # An error after the stream began: LiteLLM reports every one as a broken stream.
-            raise ProviderUnavailableError(
-                error_message_from_body(data.decode()), provider=provider
-            )
     cache_read = start_usage.get("cache_read_input_tokens") or 0
     cache_write = start_usage.get("cache_creation_input_tokens") or 0
     usage_event = StreamUsage(

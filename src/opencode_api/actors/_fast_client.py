@@ -2,8 +2,10 @@
 
 LiteLLM's per-chunk work (SDK model construction, delta re-checks) caps a core near 40 turns/s;
 this client streams over one pooled aiohttp session and turns each SSE line into our events with
-one ``json.loads``. It yields exactly what ``LiteLLMClient`` yields for the same provider answer,
-and maps errors the same way. LiteLLM is used only off the hot path (routes, defaults, token count).
+one ``json.loads``. It yields what ``LiteLLMClient`` yields for the same provider answer, and maps
+errors the same way; the one difference is granularity: text (or reasoning) chunks that arrive in
+the same network read are merged into one delta, so a loaded server pays per read, not per token.
+LiteLLM is used only off the hot path (routes, defaults, token count).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from opencode_api.actors._llm import (
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitError,
+    ReasoningDelta,
     StreamEvent,
     StreamFinish,
     StreamUsage,
+    TextDelta,
     ToolCallRequest,
 )
 from opencode_api.settings import Settings
@@ -251,15 +255,58 @@ class FastLLMClient:
             await session.close()
 
 
-async def sse_data_lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
-    """The payload of each ``data:`` line; a stream cut before its end raises ``ClientError``."""
-    # Read whatever has arrived and split it here: one await per network read, not per line.
+async def sse_data_blocks(content: aiohttp.StreamReader) -> AsyncIterator[list[bytes]]:
+    """The ``data:`` payloads of each network read; a stream cut short raises ``ClientError``.
+
+    One await per read rather than per line: under load several chunks arrive per read, and the
+    parsers merge their deltas (``DeltaBatch``) so the rest of the server handles one event.
+    """
     pending = b""
     async for block in content.iter_any():
         pending += block
         *lines, pending = pending.split(b"\n")
-        for line in lines:
-            if line.startswith(b"data:"):
-                yield line[5:].strip()
+        payloads = [line[5:].strip() for line in lines if line.startswith(b"data:")]
+        if payloads:
+            yield payloads
     if pending.startswith(b"data:"):
-        yield pending[5:].strip()
+        yield [pending[5:].strip()]
+
+
+class DeltaBatch:
+    """The events parsed from one read, consecutive text (or reasoning) deltas merged into one."""
+
+    __slots__ = ("_events", "_kind", "_parts")
+
+    def __init__(self) -> None:
+        self._events: list[StreamEvent] = []
+        self._kind: type[TextDelta] | type[ReasoningDelta] | None = None
+        self._parts: list[str] = []
+
+    def text(self, text: str) -> None:
+        if self._kind is not TextDelta:
+            self._flush()
+            self._kind = TextDelta
+        self._parts.append(text)
+
+    def reasoning(self, text: str) -> None:
+        if self._kind is not ReasoningDelta:
+            self._flush()
+            self._kind = ReasoningDelta
+        self._parts.append(text)
+
+    def add(self, event: StreamEvent) -> None:
+        self._flush()
+        self._events.append(event)
+
+    def take(self) -> list[StreamEvent]:
+        """The batch's events in order; the batch is empty afterwards."""
+        self._flush()
+        events, self._events = self._events, []
+        return events
+
+    def _flush(self) -> None:
+        if self._kind is not None:
+            parts = self._parts
+            self._events.append(self._kind(parts[0] if len(parts) == 1 else "".join(parts)))
+            self._parts = []
+            self._kind = None

@@ -10,18 +10,17 @@ from typing import Any
 import aiohttp
 
 from opencode_api.actors._fast_client import (
+    DeltaBatch,
     ToolCallAssembler,
     error_message_from_body,
     final_events,
-    sse_data_lines,
+    sse_data_blocks,
 )
 from opencode_api.actors._llm import (
     LLMRequest,
     ProviderUnavailableError,
-    ReasoningDelta,
     StreamEvent,
     StreamUsage,
-    TextDelta,
 )
 from opencode_api.settings import Settings
 
@@ -76,42 +75,52 @@ def usage_from_openai(usage: dict[str, Any]) -> StreamUsage:
 async def parse_events(content: aiohttp.StreamReader, provider: str) -> AsyncIterator[StreamEvent]:
     """Chat Completions SSE -> events. The hot loop: one ``json.loads`` and a few lookups."""
     tools = ToolCallAssembler()
+    batch = DeltaBatch()
     finish: str | None = None
     usage: StreamUsage | None = None
-    async for data in sse_data_lines(content):
-        if data == b"[DONE]":
+    done = False
+    async for payloads in sse_data_blocks(content):
+        for data in payloads:
+            if data == b"[DONE]":
+                done = True
+                break
+            chunk = json.loads(data)
+            if "error" in chunk:
+                for event in batch.take():
+                    yield event
+                raise ProviderUnavailableError(
+                    error_message_from_body(data.decode()), provider=provider
+                )
+            raw_usage = chunk.get("usage")
+            if raw_usage:
+                usage = usage_from_openai(raw_usage)
+            choices = chunk.get("choices")
+            if not choices:
+                continue
+            choice = choices[0]
+            delta = choice.get("delta")
+            if delta:
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning:
+                    batch.reasoning(reasoning)
+                text = delta.get("content")
+                if text:
+                    batch.text(text)
+                calls = delta.get("tool_calls")
+                if calls:
+                    for call in calls:
+                        index = call.get("index", 0)
+                        function = call.get("function") or {}
+                        if call.get("id") or function.get("name"):
+                            tools.start(index, call.get("id"), function.get("name"))
+                        arguments = function.get("arguments")
+                        if arguments:
+                            tools.add_arguments(index, arguments)
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+        for event in batch.take():
+            yield event
+        if done:
             break
-        chunk = json.loads(data)
-        if "error" in chunk:
-            raise ProviderUnavailableError(
-                error_message_from_body(data.decode()), provider=provider
-            )
-        raw_usage = chunk.get("usage")
-        if raw_usage:
-            usage = usage_from_openai(raw_usage)
-        choices = chunk.get("choices")
-        if not choices:
-            continue
-        choice = choices[0]
-        delta = choice.get("delta")
-        if delta:
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning:
-                yield ReasoningDelta(reasoning)
-            text = delta.get("content")
-            if text:
-                yield TextDelta(text)
-            calls = delta.get("tool_calls")
-            if calls:
-                for call in calls:
-                    index = call.get("index", 0)
-                    function = call.get("function") or {}
-                    if call.get("id") or function.get("name"):
-                        tools.start(index, call.get("id"), function.get("name"))
-                    arguments = function.get("arguments")
-                    if arguments:
-                        tools.add_arguments(index, arguments)
-        if choice.get("finish_reason"):
-            finish = choice["finish_reason"]
     for event in final_events(tools, finish, usage):
         yield event

@@ -36,21 +36,39 @@ class TurnStream:
             )
 
     async def items(self) -> AsyncIterator[OutboxItem[TurnEvent]]:
+        async for batch in self.batches():
+            for item in batch:
+                yield item
+
+    async def batches(self) -> AsyncIterator[list[OutboxItem[TurnEvent]]]:
+        """Like ``items()``, but the events that arrived together come as one list.
+
+        An SSE writer renders each list into one write; under load (many sessions, tokens in
+        bursts) that is one wake-up and one write for several events instead of one each.
+        """
         await self.start()
         assert self._subscription is not None
         subscription = self._subscription
+        turn_id = self.turn_id
         last_seq: int | None = None
         try:
             while not self._finished:
                 try:
-                    async for item in subscription:
-                        last_seq = item.seq
-                        event = item.event
-                        if not isinstance(event, TurnEvent) or event.turn_id != self.turn_id:
-                            continue
-                        yield item
-                        if event.terminal:
-                            self._finished = True
+                    async for first in subscription:
+                        rest = subscription.take_pending()
+                        batch: list[OutboxItem[TurnEvent]] = []
+                        for item in (first, *rest) if rest else (first,):
+                            last_seq = item.seq
+                            event = item.event
+                            if not isinstance(event, TurnEvent) or event.turn_id != turn_id:
+                                continue
+                            batch.append(item)
+                            if event.terminal:
+                                self._finished = True
+                                break
+                        if batch:
+                            yield batch
+                        if self._finished:
                             break
                     else:
                         # The outbox closed (the session was deleted or the runtime stopped).

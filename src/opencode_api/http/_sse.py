@@ -1,8 +1,8 @@
 """A small Server-Sent Events writer: ids per event, heartbeats, and a write timeout per frame.
 
 aiohttp-sse has no per-write timeout; a client that stops reading must cost us one subscriber, not
-a task blocked forever in ``drain()``. ``pump`` reads its source in a separate task so heartbeats go
-out while the source is idle and a cancelled wait never tears down an async generator mid-step.
+a task blocked forever in ``drain()``. ``pump`` reads its source in the request's own task: per
+event that is one wake-up and no timer; heartbeats come from one timer per interval.
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ class SSEWriter:
         self.write_timeout = write_timeout
         self.response = web.StreamResponse(status=200, headers=SSE_HEADERS)
         self.response.enable_chunked_encoding()
+        self._loop = asyncio.get_running_loop()
+        self._last_write = self._loop.time()
+        self._writing = 0
 
     async def prepare(self) -> None:
         await self.response.prepare(self.request)
@@ -78,6 +81,7 @@ class SSEWriter:
 
     async def send(self, data: bytes) -> None:
         transport = self.request.transport
+        self._writing += 1
         try:
             if (
                 transport is not None
@@ -101,6 +105,9 @@ class SSEWriter:
         except RuntimeError as exc:
             # aiohttp raises "Cannot write to closing transport" after a reset.
             raise ClientGone(str(exc)) from exc
+        finally:
+            self._writing -= 1
+            self._last_write = self._loop.time()
 
     async def pump(
         self,
@@ -112,78 +119,119 @@ class SSEWriter:
         """Write ``render(item)`` for each item of ``source``, with heartbeats while it is idle.
 
         Returns when the source ends (None), or with the exception the source raised; stops early
-        when ``stop`` is set. Raises ``ClientGone``. The source is closed in every case.
+        (None) when ``stop`` is set. Raises ``ClientGone``. The source is closed in every case.
 
-        Per event this costs one queue hand-off and no task: what arrived together is written
-        in one ``write`` (tokens often come in bursts), and the heartbeat is a timeout on the
-        wait rather than a task racing it.
+        The source is read in this task, so an event costs one wake-up and one write (a source
+        may yield lists of events that arrived together: ``render`` then writes them at once).
+        A timer sends a ping once the stream has been quiet for ``heartbeat`` seconds; ``stop``
+        and a failed ping interrupt the wait by cancelling this task, which closes the source.
         """
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
-        producer = asyncio.create_task(_produce(source, queue))
-        stopper = asyncio.create_task(_signal_stop(stop, queue)) if stop is not None else None
+        task = asyncio.current_task()
+        assert task is not None
+        interrupt = _Interrupt(task)
+        beat = _Heartbeat(self, interrupt)
+        stopper: asyncio.Task[bool] | None = None
+        if stop is not None:
+            stopper = asyncio.create_task(stop.wait())
+            stopper.add_done_callback(interrupt.on_stop)
+        iterator = aiter(source)
         try:
             while True:
                 try:
-                    async with asyncio.timeout(self.heartbeat):
-                        item = await queue.get()
-                except TimeoutError:
-                    await self.send(PING_FRAME)
-                    continue
-                frames: list[bytes] = []
-                while True:
-                    if isinstance(item, _Ended):
-                        if frames:
-                            await self.send(b"".join(frames))
-                        return item.error
-                    if item is _STOP:
-                        if frames:
-                            await self.send(b"".join(frames))
-                        return None
-                    frames.append(render(item))
-                    if queue.empty():
-                        break
-                    item = queue.get_nowait()
-                await self.send(b"".join(frames))
+                    item = await anext(iterator)
+                except StopAsyncIteration:
+                    return None
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    return exc
+                await self.send(render(item))
+        except asyncio.CancelledError:
+            if not interrupt.claim():
+                raise
+            if interrupt.reason is not None:
+                raise interrupt.reason from None
+            return None
         finally:
-            pending = [t for t in (producer, stopper) if t is not None]
-            for task in pending:
-                task.cancel()
-            # Bounded: each task only awaits a queue, an event or the source's next item.
-            await asyncio.wait(pending)
-            for task in pending:
-                if not task.cancelled():
-                    task.exception()  # retrieved: reported through the return value above
+            interrupt.disarm()
+            beat.cancel()
+            if stopper is not None:
+                stopper.cancel()
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
-class _Ended:
-    """The source finished (``error`` is what it raised, if anything)."""
+class _Interrupt:
+    """Ends a pump's wait on its source: cancels the pump's task once, with a reason to raise
+    (``ClientGone`` from a failed ping) or None (stop). ``claim`` tells our cancellation from
+    anyone else's (a client disconnect, a server shutdown), which must go on."""
 
-    __slots__ = ("error",)
+    __slots__ = ("_disarmed", "_fired", "_task", "reason")
 
-    def __init__(self, error: BaseException | None) -> None:
-        self.error = error
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self._task = task
+        self._fired = False
+        self._disarmed = False
+        self.reason: ClientGone | None = None
+
+    def on_stop(self, stopper: asyncio.Task[bool]) -> None:
+        if not stopper.cancelled():
+            self.fire(None)
+
+    def disarm(self) -> None:
+        """The pump is over: the task goes on with other work and must not be cancelled."""
+        self._disarmed = True
+
+    def fire(self, reason: ClientGone | None) -> None:
+        if not self._fired and not self._disarmed and not self._task.done():
+            self._fired = True
+            self.reason = reason
+            self._task.cancel()
+
+    def claim(self) -> bool:
+        """True (and the cancellation is consumed) when this interrupt alone cancelled the task."""
+        return self._fired and self._task.uncancel() == 0
 
 
-_STOP = object()
+class _Heartbeat:
+    """One timer per stream: a ping after ``heartbeat`` quiet seconds, re-armed from the last
+    write, so a busy stream pays nothing per event."""
 
+    __slots__ = ("_handle", "_interrupt", "_ping", "_writer")
 
-async def _produce(source: AsyncIterator[T], queue: asyncio.Queue[Any]) -> None:
-    error: BaseException | None = None
-    try:
-        async for item in source:
-            await queue.put(item)
-    except Exception as exc:
-        error = exc
-    finally:
-        aclose = getattr(source, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    await queue.put(_Ended(error))
+    def __init__(self, writer: SSEWriter, interrupt: _Interrupt) -> None:
+        self._writer = writer
+        self._interrupt = interrupt
+        self._ping: asyncio.Task[None] | None = None
+        self._handle: asyncio.TimerHandle | None = writer._loop.call_at(
+            writer._last_write + writer.heartbeat, self._tick
+        )
 
+    def _tick(self) -> None:
+        writer = self._writer
+        now = writer._loop.time()
+        due = writer._last_write + writer.heartbeat
+        if now >= due:
+            if not writer._writing and self._ping is None:
+                self._ping = asyncio.create_task(self._send_ping())
+            due = now + writer.heartbeat
+        self._handle = writer._loop.call_at(due, self._tick)
 
-async def _signal_stop(stop: asyncio.Event, queue: asyncio.Queue[Any]) -> None:
-    await stop.wait()
-    await queue.put(_STOP)
+    async def _send_ping(self) -> None:
+        try:
+            await self._writer.send(PING_FRAME)
+        except ClientGone as exc:
+            self._interrupt.fire(exc)
+        finally:
+            self._ping = None
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._ping is not None:
+            self._ping.cancel()
 
 
 class StreamRegistry:

@@ -54,6 +54,12 @@ class _TurnFrames:
         self.terminal = bool(getattr(event, "terminal", False))
         return json_frame(data, event=event_type, event_id=item.seq)
 
+    def render_batch(self, items: list[OutboxItem[Any]]) -> bytes:
+        """Events that arrived together, as one write."""
+        if len(items) == 1:
+            return self.render(items[0])
+        return b"".join([self.render(item) for item in items])
+
     def error_frame(self, error_type: str, message: str) -> bytes:
         data = {
             "type": "error",
@@ -96,7 +102,7 @@ async def send_message(request: web.Request) -> web.StreamResponse:
         await writer.prepare()
         async with _SubscriberGauge(request, "send_message"):
             try:
-                failure = await writer.pump(stream.items(), frames.render)
+                failure = await writer.pump(stream.batches(), frames.render_batch)
                 if not frames.terminal:
                     if failure is not None:
                         log.error("turn stream failed", session_id=session_id, exc_info=failure)

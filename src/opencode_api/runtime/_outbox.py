@@ -195,6 +195,21 @@ class Subscription(Generic[E]):
             finally:
                 self._waiter = None
 
+    def take_pending(self) -> list[OutboxItem[E]]:
+        """Every event received and not read yet, without waiting (empty when there is none).
+
+        For readers that handle what arrived together at once (an SSE writer writes it in one
+        write): ``await anext(subscription)`` for the first event, then this for the rest.
+        """
+        pending = self._pending
+        if not pending:
+            return []
+        items = list(pending)
+        pending.clear()
+        self._replay_left = 0
+        self._last_seq = items[-1].seq
+        return items
+
     async def __aenter__(self) -> Subscription[E]:
         return self
 
