@@ -617,3 +617,42 @@ async def test_use_before_open_is_an_error(make_store: MakeStore) -> None:
     with pytest.raises(StoreNotOpen):
         await s.get_session("ses_x")
     assert issubclass(StoreNotOpen, StoreError)
+
+
+async def test_concurrent_writes_one_conflicting(make_store: MakeStore) -> None:
+    """Writes issued together (SQLite commits them as one group) succeed or fail one by one."""
+    store = make_store()
+    await store.open()
+    try:
+        taken = await new_session(store)
+        fresh = [Session(id=uid("ses"), title=f"s{i}") for i in range(20)]
+        sessions = [*fresh[:10], taken, *fresh[10:]]
+        results = await asyncio.gather(
+            *(store.create_session(session) for session in sessions), return_exceptions=True
+        )
+        assert isinstance(results[10], StoreConflict)
+        assert [r.id for r in results if isinstance(r, Session)] == [s.id for s in fresh]
+        messages = [user_message(s.id, i) for i, s in enumerate(fresh)]
+        # A write that fails half-way (its second part names a missing message) leaves nothing.
+        broken = user_message(fresh[0].id, 99)
+        broken.parts.append(
+            broken.parts[0].model_copy(update={"id": uid("prt"), "message_id": "msg_missing"})
+        )
+        outcomes = await asyncio.gather(
+            *(store.append_message(m) for m in [*messages[:5], broken, *messages[5:]]),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[5], StoreConflict)
+        assert sum(isinstance(o, BaseException) for o in outcomes) == 1
+    finally:
+        await store.close()
+    # Durable: a store opened afterwards reads every write that returned.
+    reopened = make_store()
+    await reopened.open()
+    try:
+        for session, message in zip(fresh, messages, strict=True):
+            assert (await reopened.get_session(session.id)) is not None
+            page = await reopened.list_messages(session.id)
+            assert [m.id for m in page.messages] == [message.id]  # not the broken one
+    finally:
+        await reopened.close()
