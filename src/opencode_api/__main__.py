@@ -80,24 +80,34 @@ def serve(
         from opencode_api.http._workers import socket_path
 
         socket = str(socket_path(Path(settings.worker_socket_dir), settings.worker_index))
-    web.run_app(
+    from opencode_api.http._listen import BatchAcceptSite, SiteFactory, serve_app
+
+    # Workers share the public port (the kernel spreads connections) and each has its own Unix
+    # socket, where the others forward requests about the sessions it owns. A deep accept queue
+    # (aiohttp's default is 128) and batched accepts keep bursts of thousands of clients from
+    # being dropped or left waiting in the kernel (see opencode_api.http._listen).
+    sites: list[SiteFactory] = [
+        lambda runner: BatchAcceptSite(
+            runner,
+            settings.host,
+            settings.port,
+            backlog=settings.listen_backlog,
+            reuse_port=settings.workers > 1,
+        )
+    ]
+    if socket is not None:
+        unix_path = socket
+        sites.append(
+            lambda runner: web.UnixSite(runner, unix_path, backlog=settings.listen_backlog)
+        )
+    serve_app(
         app,
-        host=settings.host,
-        port=settings.port,
-        # Workers share the public port (the kernel spreads connections) and each has its own
-        # Unix socket, where the others forward requests about the sessions it owns.
-        path=socket,
-        reuse_port=settings.workers > 1 or None,
-        access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
-        shutdown_timeout=settings.shutdown_grace + 5.0,
-        handle_signals=True,
-        # aiohttp's default accept queue (128) drops connections when thousands of clients
-        # connect at once (measured: 2,002 resets at 5,000 sessions).
-        backlog=settings.listen_backlog,
-        # aiohttp calls this once every site listens: the readiness line (supervisors and the
-        # tests wait for it instead of polling the port).
-        print=lambda _banner: _listening(settings),
+        sites,
         loop=loop,
+        shutdown_timeout=settings.shutdown_grace + 5.0,
+        access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+        # The readiness line, once every site listens (supervisors and tests wait for it).
+        on_listening=lambda: _listening(settings),
     )
     return 0
 

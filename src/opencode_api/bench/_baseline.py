@@ -20,8 +20,8 @@ from aiohttp import web
 from opencode_api.actors._fast_client import FastLLMClient
 from opencode_api.actors._litellm_client import LiteLLMClient
 from opencode_api.actors._llm import LLMClient, LLMRequest, StreamFinish, TextDelta
+from opencode_api.http._listen import BatchAcceptSite, serve_app
 from opencode_api.settings import Settings
-from opencode_api.testing._server import LISTEN_BACKLOG
 
 _CLIENT: web.AppKey[LLMClient] = web.AppKey("client", LLMClient)  # type: ignore[type-abstract]
 _SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
@@ -136,17 +136,17 @@ def main(argv: list[str] | None = None) -> None:
         loop = asyncio.new_event_loop()
     else:
         loop = uvloop.new_event_loop()
-    web.run_app(
+    # The server's own listening (batched accepts, same backlog): the same front door.
+    serve_app(
         create_baseline_app(settings, args.llm_path),
-        host=args.host,
-        port=args.port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=5.0,
-        backlog=LISTEN_BACKLOG,
+        [
+            lambda runner: BatchAcceptSite(
+                runner, args.host, args.port, backlog=settings.listen_backlog
+            )
+        ],
         loop=loop,
+        shutdown_timeout=5.0,
     )
-
 
 if __name__ == "__main__":
     main()

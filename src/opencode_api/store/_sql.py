@@ -109,6 +109,14 @@ class SqlStore(ABC):
     def _read(self) -> AbstractAsyncContextManager[Conn]:
         """A connection inside a read-only transaction (one snapshot for several queries)."""
 
+    def _point_read(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection for a read of a few rows by key (a session, its cost, todos...).
+
+        ``_read()`` unless the dialect has something cheaper: SQLite answers these from the
+        event loop's own connection, with no thread hop (under load a hop waits for the GIL).
+        """
+        return self._read()
+
     @abstractmethod
     def _ts(self, value: datetime) -> Any:
         """A timestamp as the driver stores it."""
@@ -304,7 +312,7 @@ class SqlStore(ABC):
         if user_id is not None:
             sql += " AND user_id = ?"
             args.append(user_id)
-        async with self._read() as conn:
+        async with self._point_read() as conn:
             row = await conn.fetchrow(sql, *args)
         return None if row is None else self._session(row)
 
@@ -421,7 +429,7 @@ class SqlStore(ABC):
             await conn.execute(_INSERT_PART, *self._part_args(part))
 
     async def get_message(self, message_id: str) -> Message | None:
-        async with self._read() as conn:
+        async with self._point_read() as conn:
             row = await conn.fetchrow(
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", message_id
             )
@@ -497,7 +505,7 @@ class SqlStore(ABC):
     async def get_session_cost(
         self, session_id: str, *, user_id: str | None = None
     ) -> SessionCost | None:
-        async with self._read() as conn:
+        async with self._point_read() as conn:
             if not await self._session_exists(conn, session_id, user_id):
                 return None
             rows = await conn.fetch(
@@ -510,7 +518,7 @@ class SqlStore(ABC):
 
     # -- todos ---------------------------------------------------------------------------------
     async def get_todos(self, session_id: str) -> list[Todo]:
-        async with self._read() as conn:
+        async with self._point_read() as conn:
             row = await conn.fetchrow("SELECT todos FROM todos WHERE session_id = ?", session_id)
         return [] if row is None else [Todo.model_validate(t) for t in load_json(row["todos"])]
 
@@ -551,7 +559,7 @@ class SqlStore(ABC):
         if user_id is not None:
             sql += " AND user_id = ?"
             args.append(user_id)
-        async with self._read() as conn:
+        async with self._point_read() as conn:
             row = await conn.fetchrow(sql, *args)
         return None if row is None else self._question(row)
 
@@ -583,7 +591,7 @@ class SqlStore(ABC):
 
     # -- compaction ----------------------------------------------------------------------------
     async def get_compaction_state(self, session_id: str) -> CompactionState:
-        async with self._read() as conn:
+        async with self._point_read() as conn:
             row = await conn.fetchrow(
                 "SELECT status, compaction_count, last_compacted_at, last_error "
                 "FROM compaction WHERE session_id = ?",
@@ -713,7 +721,7 @@ class SqlStore(ABC):
         await self._finish_reservation(reservation, 0, 0, 0)
 
     async def get_daily_usage(self, user_id: str, day: str) -> DailyUsage:
-        async with self._read() as conn:
+        async with self._point_read() as conn:
             row = await conn.fetchrow(
                 "SELECT input_tokens, output_tokens, requests, reserved_tokens, "
                 "reserved_requests FROM daily_usage WHERE user_id = ? AND day = ?",

@@ -324,6 +324,23 @@ class SqliteStore(SqlStore):
         finally:
             self._readers.put_nowait(reader)
 
+    @asynccontextmanager
+    async def _point_read(self) -> AsyncIterator[Conn]:
+        # A few rows by key take microseconds on the loop's connection; through a reader's
+        # thread they waited for the GIL behind the loop (measured: ~10 ms a read at 1,000
+        # sessions, which throttled turn admission to ~100/s). Writes are synchronous steps on
+        # this connection, so a read here never sees one half-done.
+        loop_db = self._loop_writer
+        if loop_db is None:
+            async with self._read() as conn:
+                yield conn
+            return
+        self._open_writer()
+        try:
+            yield _LoopConn(loop_db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite: {exc}") from exc
+
     # -- dialect ---------------------------------------------------------------------------------
     def _ts(self, value: datetime) -> Any:
         if value.tzinfo is None:

@@ -9,6 +9,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from opencode_api.http._listen import BatchAcceptSite
 from opencode_api.testing._script import Reply, default_reply
 
 # A deep accept queue: load tests open thousands of connections at once, and aiohttp's default
@@ -98,13 +99,12 @@ class FakeProviderServer:
             app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, backlog=LISTEN_BACKLOG)
+        # Batched accepts: under a load test the fake must take new connections as fast as the
+        # server opens them (uvloop alone accepts one per loop iteration).
+        site = BatchAcceptSite(runner, self.host, self.port, backlog=LISTEN_BACKLOG)
         await site.start()
         self._runner = runner
-        # uvloop's server is not an asyncio.Server: read the sockets of either.
-        sockets = getattr(site._server, "sockets", None)
-        if self.port == 0 and sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        self.port = site.port
 
     async def close(self) -> None:
         self._closing.set()

@@ -1,0 +1,231 @@
+"""Serving an app: ``web.run_app``'s lifecycle, with a listening socket that accepts in batches.
+
+uvloop's libuv (1.45 and later, libuv#3696) accepts one connection per event-loop iteration. On a
+loaded server an iteration takes milliseconds, so a burst of clients waits in the kernel's accept
+queue: measured at 1,000 concurrent sessions, ~800 connections queued and drained at ~80/s, which
+made time-to-first-token p99 ~10 s and aborts wait seconds before the server even saw them.
+asyncio's own loop accepts up to the backlog per readiness; ``BatchAcceptSite`` does the same on
+any loop (uvloop included) and hands each socket to ``loop.connect_accepted_socket``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiohttp.web_server import Server
+from yarl import URL
+
+log = structlog.get_logger("opencode_api.http.listen")
+
+# Out of descriptors or memory: accepting again at once would spin.
+_RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_RESUME_AFTER = 1.0
+
+
+def listening_socket(
+    host: str | None, port: int, *, backlog: int, reuse_port: bool = False
+) -> socket.socket:
+    """A non-blocking TCP socket bound to ``host:port`` (the first address it resolves to)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            # "::" serves IPv4 clients too, as asyncio's create_server does with its two sockets.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _Acceptor:
+    """What aiohttp keeps as a site's server: the listening socket, read by one callback that
+    accepts everything pending (up to ``batch``) each time the socket is readable."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, factory: Server, batch: int
+    ) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._factory = factory
+        self._batch = max(1, batch)
+        self._connecting: set[asyncio.Task[None]] = set()
+        self._resume: asyncio.TimerHandle | None = None
+        self._closed = False
+        self.sockets = (sock,)
+        loop.add_reader(sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        for _ in range(self._batch):
+            try:
+                conn, _address = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue  # the client gave up while queued
+            except OSError as exc:
+                if exc.errno not in _RESOURCE_ERRORS:
+                    raise
+                log.error("accept failed, pausing", error=str(exc), seconds=_RESUME_AFTER)
+                self._loop.remove_reader(self._sock.fileno())
+                self._resume = self._loop.call_later(_RESUME_AFTER, self._listen_again)
+                return
+            conn.setblocking(False)
+            task = self._loop.create_task(self._connect(conn))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+
+    async def _connect(self, conn: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(self._factory, conn)
+        except OSError as exc:
+            # Reset before the transport existed: nothing was read, nothing to answer.
+            log.debug("accepted connection lost", error=str(exc))
+            conn.close()
+
+    def _listen_again(self) -> None:
+        self._resume = None
+        if not self._closed:
+            self._loop.add_reader(self._sock.fileno(), self._accept)
+
+    def is_serving(self) -> bool:
+        return not self._closed
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._resume is not None:
+            self._resume.cancel()
+        self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+
+
+class BatchAcceptSite(web.BaseSite):
+    """``web.TCPSite`` with batched accepts (see the module docstring)."""
+
+    __slots__ = ("_bound_port", "_host", "_port", "_reuse_port")
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str | None,
+        port: int,
+        *,
+        backlog: int = 128,
+        reuse_port: bool = False,
+    ) -> None:
+        super().__init__(runner, backlog=backlog)
+        self._host = host
+        self._port = port
+        self._reuse_port = reuse_port
+        self._bound_port: int | None = None
+
+    @property
+    def port(self) -> int:
+        return self._bound_port if self._bound_port is not None else self._port
+
+    @property
+    def name(self) -> str:
+        return str(URL.build(scheme="http", host=self._host or "0.0.0.0", port=self.port))
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        sock = listening_socket(
+            self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port
+        )
+        self._bound_port = sock.getsockname()[1]
+        acceptor = _Acceptor(asyncio.get_running_loop(), sock, server, self._backlog)
+        self._server = acceptor  # type: ignore[assignment]  # aiohttp uses close() and .sockets
+
+
+SiteFactory = Callable[[web.BaseRunner], web.BaseSite]
+
+
+def serve_app(
+    app: web.Application,
+    sites: list[SiteFactory],
+    *,
+    loop: asyncio.AbstractEventLoop,
+    shutdown_timeout: float,
+    access_log: Any = None,
+    on_listening: Callable[[], None] | None = None,
+) -> None:
+    """Run ``app`` on ``loop`` until SIGINT/SIGTERM, then shut down as ``web.run_app`` does:
+    stop the sites, run the app's cleanup (draining turns), cancel what is left, close the loop.
+    """
+
+    async def main() -> None:
+        runner = web.AppRunner(
+            app, handle_signals=True, access_log=access_log, shutdown_timeout=shutdown_timeout
+        )
+        await runner.setup()
+        try:
+            for make_site in sites:
+                await make_site(runner).start()
+            if on_listening is not None:
+                on_listening()
+            await asyncio.Event().wait()  # until a signal raises GracefulExit
+        finally:
+            await runner.cleanup()
+
+    asyncio.set_event_loop(loop)
+    main_task = loop.create_task(main())
+    try:
+        loop.run_until_complete(main_task)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        try:
+            if not main_task.done():
+                main_task.cancel()  # runs main()'s cleanup
+                _run_to_end(loop, main_task)
+        finally:
+            _cancel_all(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+
+def _run_to_end(loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
+    # The task was cancelled on purpose: its CancelledError is the expected end, not an error.
+    with contextlib.suppress(asyncio.CancelledError):
+        loop.run_until_complete(task)
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        gathered: Coroutine[Any, Any, list[Any]] = _gather(tasks)
+        loop.run_until_complete(gathered)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception during shutdown",
+                    "exception": task.exception(),
+                    "task": task,
+                }
+            )
+
+
+async def _gather(tasks: set[asyncio.Task[Any]]) -> list[Any]:
+    return await asyncio.gather(*tasks, return_exceptions=True)
