@@ -17,6 +17,7 @@ from opencode_api.store import (
     Session,
     SqliteStore,
     StepRecord,
+    Store,
     StoreError,
     SupabaseStore,
     UnsupportedDatabaseURL,
@@ -88,7 +89,16 @@ async def test_postgres_without_statement_cache(postgres_database_url: str) -> N
 
 
 async def test_sqlite_cancelled_write_leaves_store_usable(tmp_path: Path) -> None:
-    store = SqliteStore(str(tmp_path / "x.db"))
+    await _cancelled_writes_leave_store_usable(SqliteStore(str(tmp_path / "x.db")))
+
+
+async def test_postgres_cancelled_write_leaves_pool_usable(postgres_database_url: str) -> None:
+    # Two connections, reused by twenty writes: one given back mid-transaction must come back
+    # clean (the pool's release hook ends the interrupted transaction instead of a reset query).
+    await _cancelled_writes_leave_store_usable(open_store(postgres_database_url, max_size=2))
+
+
+async def _cancelled_writes_leave_store_usable(store: Store) -> None:
     await store.open()
     try:
         await store.create_session(Session(id="ses_1"))
@@ -144,3 +154,11 @@ async def test_supabase_for_user_sends_the_users_jwt_and_shares_the_pool() -> No
             assert await service.get_session("ses_x") is None
         finally:
             await service.close()
+
+
+def test_settings_size_the_postgres_pool() -> None:
+    from opencode_api.actors._runtime import open_store_for
+    from opencode_api.settings import Settings
+
+    store = open_store_for(Settings(database_url="postgresql://db/x", database_pool_size=7))
+    assert isinstance(store, PostgresStore) and store._max_size == 7

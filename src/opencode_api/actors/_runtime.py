@@ -553,8 +553,10 @@ def open_store_for(settings: Settings) -> Store:
 
     url = settings.resolved_database_url()
     options: dict[str, Any] = {}
-    if url.startswith("postgres") and settings.pg_statement_cache_size is not None:
-        options["statement_cache_size"] = settings.pg_statement_cache_size
+    if url.startswith("postgres"):
+        options["max_size"] = settings.database_pool_size
+        if settings.pg_statement_cache_size is not None:
+            options["statement_cache_size"] = settings.pg_statement_cache_size
     elif url.startswith("supabase"):
         options["supabase_url"] = settings.supabase_url
         options["supabase_key"] = (

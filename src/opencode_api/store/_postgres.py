@@ -87,6 +87,7 @@ class PostgresStore(SqlStore):
             max_size=self._max_size,
             statement_cache_size=self._statement_cache_size,
             command_timeout=self._command_timeout,
+            reset=_end_interrupted_transaction,
         )
         try:
             await self._migrate(pool)
@@ -163,3 +164,16 @@ class PostgresStore(SqlStore):
     def _from_ts(self, value: Any) -> datetime:
         assert isinstance(value, datetime)
         return value.astimezone(UTC)
+
+
+async def _end_interrupted_transaction(conn: Any) -> None:
+    """What a connection needs on its way back to the pool, instead of asyncpg's reset query.
+
+    That query (unlisten, close cursors, unlock advisory locks, reset settings) is one more round
+    trip per transaction, for state this store never leaves behind: no LISTEN, no cursors or
+    session settings, and its advisory locks are transaction-scoped. Only a transaction that was
+    interrupted (a cancelled caller) must not stay open.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
