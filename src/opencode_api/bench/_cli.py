@@ -24,6 +24,9 @@ from opencode_api.bench._driver import LoadConfig, LoadDriver, LoadResult, TurnR
 from opencode_api.bench._processes import Child, ProcessStats, free_port, spawn, wait_healthy
 from opencode_api.bench._report import ServerFigures, plot, print_table, summarize
 
+_IDLE_CONCURRENCY = 200
+_SETTLE_SECONDS = 1.0
+
 DESCRIPTION = "Load-test the server: N concurrent sessions x T turns over HTTP/SSE, and a baseline."
 
 
@@ -298,11 +301,19 @@ class _Bench:
     async def idle_phase(self, driver: LoadDriver, stats: ProcessStats | None) -> dict[str, Any]:
         """Activate N sessions with a one-token turn each; the RSS they keep, per session."""
         count = self.args.idle
+        # A few hundred at a time, on connections closed before the RSS is read: what stays is
+        # the sessions' memory, not the peak of 10,000 turns in flight nor 10,000 idle sockets.
         config = LoadConfig(
-            sessions=count, turns=1, max_tokens=1, turn_timeout=self.args.turn_timeout
+            sessions=count,
+            turns=1,
+            max_tokens=1,
+            turn_timeout=self.args.turn_timeout,
+            concurrency=_IDLE_CONCURRENCY,
         )
         before = stats.rss() if stats else None
-        result, figures, _ = await self.phase(driver, stats, config, "idle activation")
+        async with LoadDriver(driver.base_url, headers=driver.headers) as idle_driver:
+            result, figures, _ = await self.phase(idle_driver, stats, config, "idle activation")
+        await asyncio.sleep(_SETTLE_SECONDS)  # the server sees the connections close
         after = stats.rss() if stats else None
         ok = sum(1 for turn in result.turns if turn.ok)
         per = None

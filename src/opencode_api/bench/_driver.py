@@ -11,7 +11,7 @@ import errno
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,8 @@ class LoadConfig:
     abort: bool = False
     # Sessions created at once (creating thousands at the same instant only measures the backlog).
     create_concurrency: int = 200
+    # Sessions running their turns at once (None: all of them, the load test's burst).
+    concurrency: int | None = None
 
 
 @dataclass(slots=True)
@@ -172,11 +174,20 @@ class LoadDriver:
         if on_created is not None:
             on_created()
         start = time.perf_counter()
+        gate = asyncio.Semaphore(config.concurrency) if config.concurrency else None
         async with asyncio.TaskGroup() as group:
             for session_id in session_ids:
-                group.create_task(self._session(session_id, config, result))
+                group.create_task(self._gated(gate, self._session(session_id, config, result)))
         result.wall = time.perf_counter() - start
         return result
+
+    @staticmethod
+    async def _gated(gate: asyncio.Semaphore | None, work: Coroutine[Any, Any, None]) -> None:
+        if gate is None:
+            await work
+            return
+        async with gate:
+            await work
 
     async def _session(self, session_id: str, config: LoadConfig, result: LoadResult) -> None:
         for index in range(config.turns):
