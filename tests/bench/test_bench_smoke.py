@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 from opencode_api.bench import percentile
+from opencode_api.bench._driver import LoadDriver
 
 REQUIRED_KEYS = {
     "sessions",
@@ -33,7 +35,7 @@ REQUIRED_KEYS = {
 def test_bench_json_against_a_real_server() -> None:
     command = [
         sys.executable, "-m", "opencode_api.bench",
-        "--sessions", "5", "--turns", "1", "--tokens", "5", "--token-delay", "0",
+        "--sessions", "5", "--turns", "1", "--tokens", "5", "--token-delay", "0", "--idle", "30",
         "--json", "--no-progress",
     ]  # fmt: skip
     done = subprocess.run(
@@ -51,6 +53,9 @@ def test_bench_json_against_a_real_server() -> None:
     assert report["turns_ok"] == 5
     assert report["turns_failed"] == 0
     assert report["errors"] == {}
+    idle = report["idle"]
+    assert (idle["sessions"], idle["activated"], idle["errors"]) == (30, 30, {})
+    assert idle["rss_per_idle_session_bytes"] is not None
     # Per turn: message_start, step_start, step_finish, done and at least one text event (with
     # no token delay the five chunks arrive together and the server merges them into one).
     assert report["events"] >= 5 * 5
@@ -64,3 +69,26 @@ def test_bench_json_against_a_real_server() -> None:
 )
 def test_percentile(values: list[float], q: float, expected: float | None) -> None:
     assert percentile(values, q) == expected
+
+
+async def test_driver_gate_bounds_the_sessions_running_at_once() -> None:
+    gate = asyncio.Semaphore(3)
+    running, peak = 0, 0
+    three_in = asyncio.Event()
+    release = asyncio.Event()
+
+    async def work() -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        if running == 3:
+            three_in.set()
+        await release.wait()
+        running -= 1
+
+    tasks = [asyncio.create_task(LoadDriver._gated(gate, work())) for _ in range(10)]
+    await three_in.wait()
+    assert (running, peak) == (3, 3)
+    release.set()
+    await asyncio.gather(*tasks)
+    assert (running, peak) == (0, 3)
