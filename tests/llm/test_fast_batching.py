@@ -102,3 +102,17 @@ def test_delta_batch_is_empty_after_take() -> None:
     batch.text("b")
     assert batch.take() == [TextDelta("ab")]
     assert batch.take() == []
+
+
+def test_request_body_encodes_the_shared_tools_once() -> None:
+    from opencode_api.actors._fast_client import encode_body
+
+    tools = [{"type": "function", "function": {"name": "todoread", "parameters": {}}}]
+    body = {"model": "m", "messages": [{"role": "user", "content": 'hé "x"'}], "tools": tools}
+    assert json.loads(encode_body(body)) == body
+    again = {**body, "messages": [{"role": "user", "content": "next"}]}
+    assert json.loads(encode_body(again)) == again  # the cached tools, a new rest
+    more = [*tools, {"type": "function", "function": {"name": "other", "parameters": {}}}]
+    other = {**body, "tools": more}  # another list: encoded anew
+    assert json.loads(encode_body(other)) == other
+    assert json.loads(encode_body({"model": "m"})) == {"model": "m"}

@@ -164,6 +164,32 @@ async def test_append_to_missing_session_is_a_conflict(store: Store) -> None:
         await store.append_message(user_message("ses_missing", 0))
 
 
+async def test_start_reply(store: Store) -> None:
+    s = await new_session(store)
+    question = await store.append_message(user_message(s.id, 1, status="queued"))
+    reply = Message(
+        id=uid("msg"),
+        session_id=s.id,
+        role="assistant",
+        status="running",
+        parent_id=question.id,
+        created_at=at(1),
+    )
+    assert await store.start_reply(question.id, reply) == reply
+    page = await store.list_messages(s.id)
+    assert page is not None
+    assert [(m.id, m.status) for m in page.messages] == [
+        (question.id, "completed"),
+        (reply.id, "running"),
+    ]
+    session = await store.get_session(s.id)
+    assert session is not None and session.message_count == 2
+    with pytest.raises(StoreConflict):  # a reply in a missing session stores nothing
+        await store.start_reply(
+            question.id, reply.model_copy(update={"id": uid("msg"), "session_id": "ses_missing"})
+        )
+
+
 async def test_upsert_part_and_message_status(store: Store) -> None:
     s = await new_session(store)
     m = Message(

@@ -137,7 +137,22 @@ def convert_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list[d
     return system, converted
 
 
+_converted_tools: tuple[object, list[dict[str, Any]]] | None = None
+
+
 def convert_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI-format schemas in Anthropic's format; the runtime's one list is converted once
+    (and the same result then reuses its encoded JSON: ``encode_body``)."""
+    global _converted_tools
+    cached = _converted_tools
+    if cached is not None and cached[0] is tools:
+        return cached[1]
+    converted = _convert_tools(tools)
+    _converted_tools = (tools, converted)
+    return converted
+
+
+def _convert_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     converted = []
     for tool in tools:
         function = tool.get("function", tool)

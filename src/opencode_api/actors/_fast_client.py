@@ -206,7 +206,7 @@ class FastLLMClient:
         client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         try:
             response = await self._http().post(
-                url, json=body, headers=headers, timeout=client_timeout
+                url, data=encode_body(body), headers=headers, timeout=client_timeout
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderTimeoutError(f"{provider} timed out: {exc}", provider=provider) from exc
@@ -253,6 +253,32 @@ class FastLLMClient:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+# The tool schemas of a runtime are one list, sent with every request (a few KB of JSON):
+# encoded once per list, keyed by identity (the list is held, so its id is not reused).
+_ENCODED_TOOLS: dict[int, tuple[object, bytes]] = {}
+_ENCODED_TOOLS_MAX = 16
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """``body`` as JSON bytes, with its ``tools`` list encoded once and reused afterwards.
+
+    Tool lists are read-only once built (``ToolRegistry.schemas`` hands out one shared list).
+    """
+    tools = body.get("tools")
+    if not tools:
+        return json.dumps(body, separators=(",", ":")).encode()
+    cached = _ENCODED_TOOLS.get(id(tools))
+    if cached is None or cached[0] is not tools:
+        if len(_ENCODED_TOOLS) >= _ENCODED_TOOLS_MAX:
+            _ENCODED_TOOLS.clear()
+        cached = _ENCODED_TOOLS[id(tools)] = (
+            tools,
+            json.dumps(tools, separators=(",", ":")).encode(),
+        )
+    rest = json.dumps({k: v for k, v in body.items() if k != "tools"}, separators=(",", ":"))
+    return rest[:-1].encode() + b',"tools":' + cached[1] + b"}"
 
 
 async def sse_data_blocks(content: aiohttp.StreamReader) -> AsyncIterator[list[bytes]]:

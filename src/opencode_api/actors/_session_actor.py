@@ -222,8 +222,7 @@ class SessionActor(Actor):
             await self._finish(turn, msg, "aborted", started, store_message=False)
             return
 
-        await store.set_message_status(msg.user_message_id, "completed")
-        await store.append_message(assistant)
+        await store.start_reply(msg.user_message_id, assistant)
         # The live status is the runtime's (Runtime.status); the store's stays "idle".
         self.publish_bus("session.status", {"status": "busy"})
         self.publish(

@@ -73,6 +73,10 @@ class Store(Protocol):
     async def append_message(self, message: Message) -> Message:
         """Insert a message with its parts; the session's message_count and updated_at follow."""
 
+    async def start_reply(self, question_id: str, reply: Message) -> Message:
+        """A turn begins: the user message ``question_id`` becomes ``completed`` and the
+        assistant's ``reply`` is inserted, in one transaction where the backend has them."""
+
     async def save_step(self, step: StepRecord) -> None:
         """Write one finished step atomically (see StepRecord); all or nothing."""
 

@@ -372,6 +372,14 @@ class SqlStore(ABC):
             await self._insert_message(conn, message)
         return message
 
+    async def start_reply(self, question_id: str, reply: Message) -> Message:
+        async with self._write() as conn:
+            await conn.execute(
+                "UPDATE messages SET status = ? WHERE id = ?", "completed", question_id
+            )
+            await self._insert_message(conn, reply)
+        return reply
+
     async def save_step(self, step: StepRecord) -> None:
         m = step.message
         u = step.usage_delta

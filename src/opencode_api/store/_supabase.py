@@ -253,6 +253,12 @@ class SupabaseStore:
         )
         return message
 
+    async def start_reply(self, question_id: str, reply: Message) -> Message:
+        # Two requests: PostgREST has no transaction across them (a reply stored without its
+        # question marked completed reads as a turn that was interrupted at its start).
+        await self.set_message_status(question_id, "completed")
+        return await self.append_message(reply)
+
     async def save_step(self, step: StepRecord) -> None:
         await self._rpc(
             "opencode_save_step",
