@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from opencode_api.http._listen import BatchAcceptSite, _Acceptor, listening_socket
+from opencode_api.http._listen import BatchAcceptSite, _Acceptor, listening_sockets
 
 
 class _Counting(asyncio.Protocol):
@@ -21,13 +21,13 @@ class _Counting(asyncio.Protocol):
 
 async def test_one_readiness_accepts_the_whole_queue() -> None:
     loop = asyncio.get_running_loop()
-    sock = listening_socket("127.0.0.1", 0, backlog=128)
+    [sock] = listening_sockets("127.0.0.1", 0, backlog=128)
     port = sock.getsockname()[1]
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
     _Counting.made = 0
-    acceptor = _Acceptor(loop, sock, _Counting, batch=128)  # type: ignore[arg-type]
+    acceptor = _Acceptor(loop, [sock], _Counting, batch=128)  # type: ignore[arg-type]
     try:
-        acceptor._accept()  # what the loop calls once the socket is readable
+        acceptor._accept(sock)  # what the loop calls once the socket is readable
         pending = list(acceptor._connecting)
         assert len(pending) == 50  # uvloop's own listener would have taken one
         await asyncio.gather(*pending)
@@ -63,3 +63,14 @@ async def test_site_serves_a_burst_and_stops() -> None:
         await runner.cleanup()
         with pytest.raises(aiohttp.ClientConnectorError):
             await get()  # the listening socket is closed
+
+
+def test_localhost_listens_on_each_of_its_addresses() -> None:
+    sockets = listening_sockets("localhost", 0, backlog=8)
+    try:
+        families = {sock.family for sock in sockets}
+        assert socket.AF_INET in families  # 127.0.0.1 is served even where ::1 comes first
+        assert len({(sock.family, sock.getsockname()[0]) for sock in sockets}) == len(sockets)
+    finally:
+        for sock in sockets:
+            sock.close()

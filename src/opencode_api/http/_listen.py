@@ -29,51 +29,62 @@ _RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _RESUME_AFTER = 1.0
 
 
-def listening_socket(
+def listening_sockets(
     host: str | None, port: int, *, backlog: int, reuse_port: bool = False
-) -> socket.socket:
-    """A non-blocking TCP socket bound to ``host:port`` (the first address it resolves to)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
+) -> list[socket.socket]:
+    """Non-blocking TCP sockets listening on every address ``host`` resolves to, as asyncio's
+    ``create_server`` binds them (``localhost``: 127.0.0.1 and ::1; None: every interface)."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, Any]] = set()
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            # "::" serves IPv4 clients too, as asyncio's create_server does with its two sockets.
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind(address)
-        sock.listen(backlog)
-        sock.setblocking(False)
+        for family, kind, proto, _, address in infos:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                # IPv4 gets its own socket when the host has an IPv4 address (asyncio does this).
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+            sock.setblocking(False)
     except BaseException:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         raise
-    return sock
+    return sockets
 
 
 class _Acceptor:
-    """What aiohttp keeps as a site's server: the listening socket, read by one callback that
+    """What aiohttp keeps as a site's server: the listening sockets, each read by a callback that
     accepts everything pending (up to ``batch``) each time the socket is readable."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, factory: Server, batch: int
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sockets: list[socket.socket],
+        factory: Server,
+        batch: int,
     ) -> None:
         self._loop = loop
-        self._sock = sock
         self._factory = factory
         self._batch = max(1, batch)
         self._connecting: set[asyncio.Task[None]] = set()
-        self._resume: asyncio.TimerHandle | None = None
+        self._paused: dict[int, asyncio.TimerHandle] = {}
         self._closed = False
-        self.sockets = (sock,)
-        loop.add_reader(sock.fileno(), self._accept)
+        self.sockets = tuple(sockets)
+        for sock in sockets:
+            loop.add_reader(sock.fileno(), self._accept, sock)
 
-    def _accept(self) -> None:
+    def _accept(self, sock: socket.socket) -> None:
         for _ in range(self._batch):
             try:
-                conn, _address = self._sock.accept()
+                conn, _address = sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
@@ -82,8 +93,10 @@ class _Acceptor:
                 if exc.errno not in _RESOURCE_ERRORS:
                     raise
                 log.error("accept failed, pausing", error=str(exc), seconds=_RESUME_AFTER)
-                self._loop.remove_reader(self._sock.fileno())
-                self._resume = self._loop.call_later(_RESUME_AFTER, self._listen_again)
+                self._loop.remove_reader(sock.fileno())
+                self._paused[sock.fileno()] = self._loop.call_later(
+                    _RESUME_AFTER, self._listen_again, sock
+                )
                 return
             conn.setblocking(False)
             task = self._loop.create_task(self._connect(conn))
@@ -98,10 +111,10 @@ class _Acceptor:
             log.debug("accepted connection lost", error=str(exc))
             conn.close()
 
-    def _listen_again(self) -> None:
-        self._resume = None
+    def _listen_again(self, sock: socket.socket) -> None:
+        self._paused.pop(sock.fileno(), None)
         if not self._closed:
-            self._loop.add_reader(self._sock.fileno(), self._accept)
+            self._loop.add_reader(sock.fileno(), self._accept, sock)
 
     def is_serving(self) -> bool:
         return not self._closed
@@ -110,10 +123,12 @@ class _Acceptor:
         if self._closed:
             return
         self._closed = True
-        if self._resume is not None:
-            self._resume.cancel()
-        self._loop.remove_reader(self._sock.fileno())
-        self._sock.close()
+        for handle in self._paused.values():
+            handle.cancel()
+        self._paused.clear()
+        for sock in self.sockets:
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
 
 
 class BatchAcceptSite(web.BaseSite):
@@ -148,11 +163,11 @@ class BatchAcceptSite(web.BaseSite):
         await super().start()
         server = self._runner.server
         assert server is not None
-        sock = listening_socket(
+        sockets = listening_sockets(
             self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port
         )
-        self._bound_port = sock.getsockname()[1]
-        acceptor = _Acceptor(asyncio.get_running_loop(), sock, server, self._backlog)
+        self._bound_port = sockets[0].getsockname()[1]
+        acceptor = _Acceptor(asyncio.get_running_loop(), sockets, server, self._backlog)
         self._server = acceptor  # type: ignore[assignment]  # aiohttp uses close() and .sockets
 
 
