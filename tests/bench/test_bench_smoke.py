@@ -36,6 +36,7 @@ def test_bench_json_against_a_real_server() -> None:
     command = [
         sys.executable, "-m", "opencode_api.bench",
         "--sessions", "5", "--turns", "1", "--tokens", "5", "--token-delay", "0", "--idle", "30",
+        "--abort-test", "--abort-every", "2",
         "--json", "--no-progress",
     ]  # fmt: skip
     done = subprocess.run(
@@ -53,6 +54,9 @@ def test_bench_json_against_a_real_server() -> None:
     assert report["turns_ok"] == 5
     assert report["turns_failed"] == 0
     assert report["errors"] == {}
+    abort = report["abort"]  # sessions 0, 2 and 4 of 5 (their replies may finish first)
+    assert (abort["busy_sessions"], abort["aborts_requested"]) == (5, 3)
+    assert abort["aborted"] + abort["completed_before_abort"] == 3
     idle = report["idle"]
     assert (idle["sessions"], idle["activated"], idle["errors"]) == (30, 30, {})
     assert idle["rss_per_idle_session_bytes"] is not None

@@ -148,5 +148,6 @@ def main(argv: list[str] | None = None) -> None:
         shutdown_timeout=5.0,
     )
 
+
 if __name__ == "__main__":
     main()

@@ -49,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     add("--baseline", action="store_true", help="also measure a bare SSE proxy, report the ratio")
     add("--abort-test", action="store_true", help="also abort N busy turns mid-stream, time it")
+    add(
+        "--abort-every", type=int, default=1, metavar="K",
+        help="with --abort-test: abort one session's turn in K, the others stream on (default 1)",
+    )  # fmt: skip
+    add(
+        "--abort-after", type=float, default=0.0, metavar="S",
+        help="with --abort-test: abort S seconds into the stream (default 0: at the first text)",
+    )  # fmt: skip
     add("--idle", type=int, default=0, metavar="N", help="also activate N idle sessions: RSS each")
     add("--turn-timeout", type=float, default=300.0, help="seconds before a turn counts as hung")
     add("--json", action="store_true", help="one JSON object on stdout instead of the table")
@@ -290,6 +298,8 @@ class _Bench:
             model=config.model,
             turn_timeout=config.turn_timeout,
             abort=True,
+            abort_every=self.args.abort_every,
+            abort_after=self.args.abort_after,
         )
         result, figures, _ = await self.phase(driver, stats, abort_config, f"{kind} abort")
         summary = summarize(result, expected_ttft=None, server=figures)

@@ -33,6 +33,10 @@ class LoadConfig:
     max_tokens: int | None = None
     turn_timeout: float = 300.0
     abort: bool = False
+    # With abort: abort the turns of one session in ``abort_every``; the others keep streaming.
+    abort_every: int = 1
+    # ... at the first text frame this many seconds after the turn's first one (0: at once).
+    abort_after: float = 0.0
     # Sessions created at once (creating thousands at the same instant only measures the backlog).
     create_concurrency: int = 200
     # Sessions running their turns at once (None: all of them, the load test's burst).
@@ -49,6 +53,8 @@ class TurnResult:
     error: str | None = None
     stop_reason: str | None = None
     abort_latency: float | None = None
+    abort_requested: bool = False
+    abort_answered: float | None = None  # seconds from sending the abort to its response
 
 
 @dataclass(slots=True)
@@ -176,8 +182,10 @@ class LoadDriver:
         start = time.perf_counter()
         gate = asyncio.Semaphore(config.concurrency) if config.concurrency else None
         async with asyncio.TaskGroup() as group:
-            for session_id in session_ids:
-                group.create_task(self._gated(gate, self._session(session_id, config, result)))
+            for index, session_id in enumerate(session_ids):
+                abort = config.abort and index % max(1, config.abort_every) == 0
+                work = self._session(session_id, config, result, abort=abort)
+                group.create_task(self._gated(gate, work))
         result.wall = time.perf_counter() - start
         return result
 
@@ -189,29 +197,38 @@ class LoadDriver:
         async with gate:
             await work
 
-    async def _session(self, session_id: str, config: LoadConfig, result: LoadResult) -> None:
+    async def _session(
+        self, session_id: str, config: LoadConfig, result: LoadResult, *, abort: bool
+    ) -> None:
         for index in range(config.turns):
             turn = await self.turn(
                 session_id,
                 _message(config.payload_bytes, config, index),
                 timeout=config.turn_timeout,
-                abort=config.abort,
+                abort=abort,
+                abort_after=config.abort_after,
             )
             result.turns.append(turn)
             if self.on_turn is not None:
                 self.on_turn(turn)
 
     async def turn(
-        self, session_id: str, body: dict[str, Any], *, timeout: float, abort: bool = False
+        self,
+        session_id: str,
+        body: dict[str, Any],
+        *,
+        timeout: float,
+        abort: bool = False,
+        abort_after: float = 0.0,
     ) -> TurnResult:
         """One turn; never raises for a failed turn (the failure is in the result)."""
-        turn = TurnResult(ok=False, started=time.perf_counter())
+        turn = TurnResult(ok=False, started=time.perf_counter(), abort_requested=abort)
         try:
             async with asyncio.timeout(timeout):
                 try:
                     # The group owns the abort request sent while the stream is read.
                     async with asyncio.TaskGroup() as group:
-                        await self._stream_turn(session_id, body, turn, group, abort)
+                        await self._stream_turn(session_id, body, turn, group, abort, abort_after)
                 except* (aiohttp.ClientError, OSError) as failures:
                     turn.error = _client_error(failures.exceptions[0])
         except TimeoutError:
@@ -228,6 +245,7 @@ class LoadDriver:
         turn: TurnResult,
         group: asyncio.TaskGroup,
         abort: bool,
+        abort_after: float,
     ) -> None:
         url = f"{self.base_url}/session/{session_id}/message"
         abort_sent: float | None = None
@@ -245,11 +263,14 @@ class LoadDriver:
                     continue
                 complete, pending = block[: cut + 2], block[cut + 1 :]
                 turn.events += complete.count(_EVENT)
-                if turn.ttft is None and _TEXT in complete:
-                    turn.ttft = time.perf_counter() - turn.started
-                    if abort and abort_sent is None:
-                        abort_sent = time.perf_counter()
-                        group.create_task(self._abort(session_id))
+                if _TEXT in complete:
+                    now = time.perf_counter()
+                    if turn.ttft is None:
+                        turn.ttft = now - turn.started
+                    streamed = now - turn.started - turn.ttft
+                    if abort and abort_sent is None and streamed >= abort_after:
+                        abort_sent = now
+                        group.create_task(self._abort(session_id, turn, now))
                 if b"\nevent: error\n" in complete:
                     error = _frame_data(complete, b"\nevent: error\n").get("error") or {}
                     turn.error = f"event:{error.get('type', 'unknown')}"
@@ -270,9 +291,10 @@ class LoadDriver:
             elif turn.ttft is None and not abort:
                 turn.error = "no_text"
 
-    async def _abort(self, session_id: str) -> None:
+    async def _abort(self, session_id: str, turn: TurnResult, sent: float) -> None:
         async with self.http.post(f"{self.base_url}/session/{session_id}/abort") as response:
             await response.read()
+            turn.abort_answered = time.perf_counter() - sent
             if response.status >= 300:
                 raise aiohttp.ClientResponseError(
                     response.request_info, (), status=response.status, message="abort failed"

@@ -102,13 +102,19 @@ def summarize(
         "errors": dict(errors.most_common()),
     }
     if result.config.abort:
-        latencies = [t.abort_latency for t in turns if t.abort_latency is not None]
+        targeted = [t for t in turns if t.abort_requested]
+        latencies = [t.abort_latency for t in targeted if t.abort_latency is not None]
+        answered = [t.abort_answered for t in targeted if t.abort_answered is not None]
         summary["abort"] = {
-            "aborted": sum(1 for t in turns if t.stop_reason == "aborted"),
-            "completed_before_abort": sum(1 for t in turns if t.stop_reason == "stop"),
+            "busy_sessions": len(turns),
+            "aborts_requested": len(targeted),
+            "aborted": sum(1 for t in targeted if t.stop_reason == "aborted"),
+            "completed_before_abort": sum(1 for t in targeted if t.stop_reason == "stop"),
             "abort_to_end_p50_ms": _ms(percentile(latencies, 50)),
             "abort_to_end_p99_ms": _ms(percentile(latencies, 99)),
             "abort_to_end_max_ms": _ms(max(latencies) if latencies else None),
+            "abort_response_p50_ms": _ms(percentile(answered, 50)),
+            "abort_response_p99_ms": _ms(percentile(answered, 99)),
         }
     return summary
 
