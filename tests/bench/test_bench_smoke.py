@@ -57,6 +57,7 @@ def test_bench_json_against_a_real_server() -> None:
     abort = report["abort"]  # sessions 0, 2 and 4 of 5 (their replies may finish first)
     assert (abort["busy_sessions"], abort["aborts_requested"]) == (5, 3)
     assert abort["aborted"] + abort["completed_before_abort"] == 3
+    assert abort["server_aborts_timed"] == abort["aborted"]  # read from the server's /metrics
     idle = report["idle"]
     assert (idle["sessions"], idle["activated"], idle["errors"]) == (30, 30, {})
     assert idle["rss_per_idle_session_bytes"] is not None

@@ -40,6 +40,9 @@ async def test_quiet_turn_stream_heartbeats_then_aborts_cleanly(
     assert (await aborted.json())["cancelled"] is True
     tail = b"".join(await _lines_until(response, b"data: [DONE]"))
     assert b"event: done" in tail and b'"stop_reason":"aborted"' in tail
+    # The server timed it, from the abort request to the end of the stream.
+    metrics = await (await client.get("/metrics")).text()
+    assert "opencode_abort_seconds_count 1.0" in metrics
 
 
 async def test_shutdown_ends_event_and_session_streams(make_client: ClientFactory) -> None:

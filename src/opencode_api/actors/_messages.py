@@ -64,6 +64,8 @@ class Abort:
     """Abort the running turn and every queued one; answered with whether anything was cancelled."""
 
     ticket: int
+    # time.monotonic() when the abort was asked for: the turn's metrics time its stream's end.
+    requested_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

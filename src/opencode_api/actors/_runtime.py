@@ -424,11 +424,12 @@ class Runtime:
 
     async def abort(self, session_id: str, *, user_id: str | None = None) -> bool:
         """Abort the running turn and the queued ones; False when there was nothing to abort."""
+        requested_at = time.monotonic()
         await self.get_session(session_id, user_id=user_id)
         ref = self.supervisor.get(session_id)
         if ref is None:
             return False
-        result = await ref.ask_control(Abort(next_ticket()), timeout=30.0)
+        result = await ref.ask_control(Abort(next_ticket(), requested_at), timeout=30.0)
         return bool(result)
 
     @asynccontextmanager

@@ -72,6 +72,8 @@ class TurnSummary:
     cost: float
     error_type: str | None
     duration: float
+    # Aborted turns: seconds from the abort request to the end of the turn's stream.
+    abort_latency: float | None = None
 
 
 @dataclass(slots=True)
@@ -131,6 +133,7 @@ class SessionActor(Actor):
         self._abort_ticket = 0
         self._questions: dict[str, asyncio.Future[AnswerQuestion]] = {}
         self._compaction_failed_at: int | None = None
+        self._abort_requested_at: float | None = None
 
     # -- mailbox ---------------------------------------------------------------------------
 
@@ -149,12 +152,14 @@ class SessionActor(Actor):
 
     async def receive_control(self, message: Any) -> Any:
         match message:
-            case Abort(ticket=ticket):
+            case Abort(ticket=ticket, requested_at=requested_at):
                 self._abort_ticket = max(self._abort_ticket, ticket)
                 task = self._turn_task
                 running = task is not None and not task.done()
                 if task is not None and running:
                     task.cancel()
+                    if self._abort_requested_at is None:
+                        self._abort_requested_at = requested_at
                 return running or self.ref.mailbox_depth > 0
             case AnswerQuestion(question_id=question_id):
                 future = self._questions.get(question_id)
@@ -282,6 +287,12 @@ class SessionActor(Actor):
         )
         return await loop.run(turn, context)
 
+    def _abort_latency(self, stop_reason: str) -> float | None:
+        requested_at, self._abort_requested_at = self._abort_requested_at, None
+        if stop_reason != "aborted" or requested_at is None:
+            return None
+        return time.monotonic() - requested_at
+
     async def _finish(
         self,
         turn: Turn,
@@ -383,6 +394,7 @@ class SessionActor(Actor):
                 cost=turn.cost,
                 error_type=(error or {}).get("type"),
                 duration=time.monotonic() - started,
+                abort_latency=self._abort_latency(stop_reason),
             )
             for listener in self.deps.turn_listeners:
                 try:

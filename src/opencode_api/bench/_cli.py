@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from opencode_api.bench._driver import LoadConfig, LoadDriver, LoadResult, TurnResult
 from opencode_api.bench._processes import Child, ProcessStats, free_port, spawn, wait_healthy
 from opencode_api.bench._report import ServerFigures, plot, print_table, summarize
@@ -82,6 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+async def _abort_histogram(driver: LoadDriver) -> tuple[float, float] | None:
+    """(aborts within 50 ms, aborts) from the server's /metrics; None when it has none."""
+    try:
+        async with driver.http.get(f"{driver.base_url}/metrics") as response:
+            if response.status != 200:
+                return None
+            text = await response.text()
+    except (OSError, aiohttp.ClientError):
+        return None
+    within = total = None
+    for line in text.splitlines():
+        if line.startswith('opencode_abort_seconds_bucket{le="0.05"}'):
+            within = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("opencode_abort_seconds_count"):
+            total = float(line.rsplit(" ", 1)[1])
+    return None if within is None or total is None else (within, total)
 
 
 def _cpu_self() -> float:
@@ -301,9 +321,19 @@ class _Bench:
             abort_every=self.args.abort_every,
             abort_after=self.args.abort_after,
         )
+        before = await _abort_histogram(driver)
         result, figures, _ = await self.phase(driver, stats, abort_config, f"{kind} abort")
+        after = await _abort_histogram(driver)
         summary = summarize(result, expected_ttft=None, server=figures)
         abort: dict[str, Any] = summary["abort"]
+        if before is not None and after is not None:
+            # The server's own clock (opencode_abort_seconds): request to end of stream, before
+            # any client reads it; the client-side figures above include the client's loop.
+            count = after[1] - before[1]
+            abort["server_aborts_timed"] = count
+            abort["server_within_50ms"] = (
+                round((after[0] - before[0]) / count, 3) if count else None
+            )
         abort["turns_failed"] = summary["turns_failed"]
         abort["errors"] = summary["errors"]
         return abort

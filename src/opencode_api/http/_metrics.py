@@ -51,6 +51,12 @@ class Metrics:
             ["method", "route", "status"],
             registry=r,
         )
+        self.abort_latency = Histogram(
+            "opencode_abort_seconds",
+            "From an abort request to the end of the aborted turn's stream, in the server",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=r,
+        )
 
     def collect_runtime(self) -> None:
         if self.runtime is None:
@@ -80,6 +86,8 @@ class Metrics:
             self.cost.inc(turn.cost)
         if turn.error_type is not None:
             self.errors.labels(type=turn.error_type).inc()
+        if turn.abort_latency is not None:
+            self.abort_latency.observe(turn.abort_latency)
 
     def render(self) -> bytes:
         self.collect_runtime()
