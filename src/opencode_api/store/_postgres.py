@@ -151,6 +151,17 @@ class PostgresStore(SqlStore):
             # OSError: the server cannot be reached (refused, reset) while acquiring or querying.
             raise StoreError(f"PostgreSQL: {exc!r}") from exc
 
+    @asynccontextmanager
+    async def _point_read(self) -> AsyncIterator[Conn]:
+        # A few rows by key: one statement each, no BEGIN/COMMIT round trips around it.
+        import asyncpg
+
+        try:
+            async with self._open_pool().acquire() as conn:
+                yield _PgConn(conn)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise StoreError(f"PostgreSQL: {exc!r}") from exc
+
     def _write(self) -> AbstractAsyncContextManager[Conn]:
         return self._transaction()
 
