@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 
 import aiohttp
@@ -74,3 +75,37 @@ def test_localhost_listens_on_each_of_its_addresses() -> None:
     finally:
         for sock in sockets:
             sock.close()
+
+
+class _FailsOnce(socket.socket):
+    """A listening socket whose first accept() fails as when the process is out of descriptors."""
+
+    failed = False
+
+    def accept(self) -> tuple[socket.socket, object]:
+        if not self.failed:
+            self.failed = True
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super().accept()
+
+
+async def test_accept_failure_pauses_then_resumes() -> None:
+    loop = asyncio.get_running_loop()
+    sock = _FailsOnce(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.setblocking(False)
+    client = socket.create_connection(("127.0.0.1", sock.getsockname()[1]))
+    _Counting.made = 0
+    acceptor = _Acceptor(loop, [sock], _Counting, batch=8)  # type: ignore[arg-type]
+    try:
+        acceptor._accept(sock)  # EMFILE: stop reading the socket for a while, not spin
+        assert sock.fileno() in acceptor._paused and not acceptor._connecting
+        acceptor._paused.pop(sock.fileno()).cancel()
+        acceptor._listen_again(sock)  # what the timer does
+        acceptor._accept(sock)
+        await asyncio.gather(*acceptor._connecting)
+        assert _Counting.made == 1
+    finally:
+        acceptor.close()
+        client.close()

@@ -24,7 +24,7 @@ from yarl import URL
 
 log = structlog.get_logger("opencode_api.http.listen")
 
-# Out of descriptors or memory: accepting again at once would spin.
+# Out of descriptors or memory: the usual reasons accept() fails on a healthy socket.
 _RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _RESUME_AFTER = 1.0
 
@@ -90,9 +90,14 @@ class _Acceptor:
             except ConnectionAbortedError:
                 continue  # the client gave up while queued
             except OSError as exc:
-                if exc.errno not in _RESOURCE_ERRORS:
-                    raise
-                log.error("accept failed, pausing", error=str(exc), seconds=_RESUME_AFTER)
+                # Out of descriptors or memory (or anything else accept() should not say):
+                # accepting again at once would spin; try again in a moment.
+                log.error(
+                    "accept failed, pausing",
+                    error=str(exc),
+                    resources=exc.errno in _RESOURCE_ERRORS,
+                    seconds=_RESUME_AFTER,
+                )
                 self._loop.remove_reader(sock.fileno())
                 self._paused[sock.fileno()] = self._loop.call_later(
                     _RESUME_AFTER, self._listen_again, sock
