@@ -36,7 +36,7 @@ def test_bench_json_against_a_real_server() -> None:
     command = [
         sys.executable, "-m", "opencode_api.bench",
         "--sessions", "5", "--turns", "1", "--tokens", "5", "--token-delay", "0", "--idle", "30",
-        "--abort-test", "--abort-every", "2",
+        "--abort-test", "--abort-every", "2", "--think-time", "0.05",
         "--json", "--no-progress",
     ]  # fmt: skip
     done = subprocess.run(

@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--sessions", type=int, default=100, help="concurrent sessions (default 100)")
     add("--turns", type=int, default=1, help="turns per session, one after another (default 1)")
+    add(
+        "--think-time", type=float, default=0.0, metavar="S",
+        help="users who think: sessions start over S seconds and pause ~S between turns "
+        "(steady load instead of one burst; default 0)",
+    )  # fmt: skip
     add("--tokens", type=int, default=50, help="fake: text chunks per reply (default 50)")
     add("--token-delay", type=float, default=0.02, help="fake: seconds between chunks (0.02)")
     add("--ttft", type=float, default=0.0, help="fake: seconds before the first chunk (0)")
@@ -283,6 +288,7 @@ class _Bench:
                     payload_bytes=args.payload_bytes,
                     model=args.model if args.url else None,
                     turn_timeout=args.turn_timeout,
+                    think_time=args.think_time,
                 )
                 result, figures, other_cpu = await self.phase(driver, stats, config, kind)
                 self.results[kind] = result

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -41,6 +42,9 @@ class LoadConfig:
     create_concurrency: int = 200
     # Sessions running their turns at once (None: all of them, the load test's burst).
     concurrency: int | None = None
+    # Users who think: each session starts at a random moment within ``think_time`` seconds and
+    # waits an exponential pause of that mean between its turns (0: every turn at once).
+    think_time: float = 0.0
 
 
 @dataclass(slots=True)
@@ -200,7 +204,12 @@ class LoadDriver:
     async def _session(
         self, session_id: str, config: LoadConfig, result: LoadResult, *, abort: bool
     ) -> None:
+        think = config.think_time
+        if think > 0:
+            await asyncio.sleep(random.uniform(0.0, think))  # users arrive over the first pause
         for index in range(config.turns):
+            if index and think > 0:
+                await asyncio.sleep(random.expovariate(1.0 / think))
             turn = await self.turn(
                 session_id,
                 _message(config.payload_bytes, config, index),
