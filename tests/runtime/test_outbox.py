@@ -111,3 +111,23 @@ def test_invalid_sizes_are_rejected() -> None:
         Outbox(capacity=0)
     with pytest.raises(ValueError):
         Outbox().subscribe(max_pending=0)
+
+
+async def test_take_pending_hands_over_what_arrived_together() -> None:
+    outbox: Outbox[str] = Outbox(capacity=16)
+    for event in "ab":
+        outbox.publish(event)
+    # Replayed (a, b) and live (c, d) events come out together, in order, once.
+    subscription = outbox.subscribe(after=0, max_pending=2)
+    for event in "cd":
+        outbox.publish(event)
+    first = await anext(subscription)
+    rest = subscription.take_pending()
+    assert [first.event, *(item.event for item in rest)] == ["a", "b", "c", "d"]
+    assert subscription.take_pending() == [] and subscription.pending == 0
+    assert subscription.last_seq == 4
+    # Replay no longer shields anything: two new live events fill max_pending, a third cuts off.
+    for event in "efg":
+        outbox.publish(event)
+    with pytest.raises(SubscriberLagged):
+        await anext(subscription)
