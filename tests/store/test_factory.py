@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,36 @@ def test_settings_size_the_postgres_pool() -> None:
 
     store = open_store_for(Settings(database_url="postgresql://db/x", database_pool_size=7))
     assert isinstance(store, PostgresStore) and store._max_size == 7
+
+
+class _BusyOnce:
+    """The loop's connection, but its first SELECT is refused as if another process held a lock
+    (a real one is hard to get in WAL mode: only crash recovery makes readers wait)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self.refused = 0
+
+    def execute(self, sql: str, args: object = ()) -> sqlite3.Cursor:
+        if sql.lstrip().upper().startswith("SELECT") and not self.refused:
+            self.refused += 1
+            raise sqlite3.OperationalError("database is locked")
+        return self._db.execute(sql, args)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._db, name)
+
+
+async def test_sqlite_point_read_falls_back_to_a_waiting_reader(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "x.db"))
+    await store.open()
+    try:
+        await store.create_session(Session(id="ses_1", title="kept"))
+        busy = _BusyOnce(store._loop_writer)  # type: ignore[arg-type]
+        store._loop_writer = busy  # type: ignore[assignment]
+        session = await store.get_session("ses_1")
+        assert busy.refused == 1  # refused on the loop, answered by a reader thread
+        assert session is not None and session.title == "kept"
+        store._loop_writer = busy._db
+    finally:
+        await store.close()

@@ -58,6 +58,35 @@ class _LoopConn:
         return row
 
 
+class _LoopReadConn(_LoopConn):
+    """Point reads on the loop's connection. That connection never waits for a lock (busy
+    timeout 0); in the rare moments another process makes a WAL read wait (recovery after a
+    crash), the statement goes to a reader thread, whose connection does wait."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, db: sqlite3.Connection, store: SqliteStore) -> None:
+        super().__init__(db)
+        self._store = store
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+        async with self._store._read() as conn:
+            return await conn.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def _sync_rollback(db: sqlite3.Connection) -> None:
     try:
         db.execute("ROLLBACK")
@@ -283,7 +312,7 @@ class SqliteStore(SqlStore):
                 db.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
+                if not _is_busy(exc):
                     raise StoreError(f"SQLite: {exc}") from exc
                 if loop.time() >= deadline:
                     raise StoreError(f"SQLite: {exc} (after {self._busy_timeout_ms} ms)") from exc
@@ -337,7 +366,7 @@ class SqliteStore(SqlStore):
             return
         self._open_writer()
         try:
-            yield _LoopConn(loop_db)
+            yield _LoopReadConn(loop_db, self)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite: {exc}") from exc
 
