@@ -309,20 +309,16 @@ class DeltaBatch:
         self._parts: list[str] = []
 
     def text(self, text: str) -> None:
-        if self._kind is not TextDelta:
-            self._flush()
-            self._kind = TextDelta
-        self._parts.append(text)
+        self._delta(TextDelta, text)
 
     def reasoning(self, text: str) -> None:
-        if self._kind is not ReasoningDelta:
-            self._flush()
-            self._kind = ReasoningDelta
-        self._parts.append(text)
+        self._delta(ReasoningDelta, text)
 
-    def add(self, event: StreamEvent) -> None:
-        self._flush()
-        self._events.append(event)
+    def _delta(self, kind: type[TextDelta] | type[ReasoningDelta], text: str) -> None:
+        if self._kind is not kind:
+            self._flush()
+            self._kind = kind
+        self._parts.append(text)
 
     def take(self) -> list[StreamEvent]:
         """The batch's events in order; the batch is empty afterwards."""

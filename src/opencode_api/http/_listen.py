@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import errno
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -234,8 +234,7 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
     for task in tasks:
         task.cancel()
     if tasks:
-        gathered: Coroutine[Any, Any, list[Any]] = _gather(tasks)
-        loop.run_until_complete(gathered)
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:
             loop.call_exception_handler(
@@ -245,7 +244,3 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
                     "task": task,
                 }
             )
-
-
-async def _gather(tasks: set[asyncio.Task[Any]]) -> list[Any]:
-    return await asyncio.gather(*tasks, return_exceptions=True)
