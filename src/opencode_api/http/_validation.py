@@ -1,4 +1,23 @@
-"""Request bodies and query strings parsed into the pydantic models of ``_schemas``."""
+"""Request bodies and query strings parsed into the pydantic models of ``_schemas``.
+
+What no store or model can take is refused here, before any of it reaches the runtime, the same way
+on every store (a 400 ``invalid_request`` naming the field):
+
+- A body that is not UTF-8 (JSON between systems must be, RFC 8259 section 8.1). Decoding strictly
+  also refuses the UTF-8-like encodings of surrogates that a lenient decoder lets through.
+- Nesting deeper than ``MAX_DEPTH`` (field ``body``). No request model nests more than a few
+  levels; without a bound a 10,000-deep array exhausts the parser's recursion (a RecursionError,
+  caught too, since a deep stack can hit it below ``MAX_DEPTH``).
+- A NUL character (``\\u0000``): PostgreSQL text cannot hold one, SQLite can; refusing it everywhere
+  keeps the stores alike. In query strings as well (``session_id`` reaches the store).
+- A lone UTF-16 surrogate escape (``\\ud800``): valid JSON, but not text (UTF-8 cannot encode it,
+  so the store or the LLM client would fail on it far from here).
+- A number of more digits than Python converts to an integer (``sys.get_int_max_str_digits()``).
+
+Ordinary bodies pay two byte counts and one search of the raw bytes: the parsed data is walked (to
+measure its depth and find the field) only when the raw body holds more than ``MAX_DEPTH`` brackets
+or a suspect escape.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +32,20 @@ from opencode_api.http._errors import BadRequestError
 
 M = TypeVar("M", bound=BaseModel)
 
-# A ``\uD800``-``\uDFFF`` escape: JSON allows it, but a lone one is not text (UTF-8 cannot encode
-# it, so the store or the LLM client would fail on it far from here).
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+MAX_DEPTH = 64
+
+# ``\u0000`` or a ``\uD800``-``\uDFFF`` escape (surrogate pairs match too; the walk tells them
+# apart, as they parse into one character).
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 async def read_body(request: web.Request, model: type[M], *, required: bool = False) -> M:
     """The JSON body as ``model``; an absent or empty body is ``{}`` unless ``required``.
 
-    Unparsable JSON is a 400 (``BadRequestError``); a field that fails validation raises
-    pydantic's ``ValidationError`` (422, naming the field). Oversize bodies raise aiohttp's 413.
+    Unparsable, too deeply nested or unstorable JSON is a 400 (``BadRequestError``); a field that
+    fails validation raises pydantic's ``ValidationError`` (422, naming the field). Oversize bodies
+    raise aiohttp's 413.
     """
     raw = await request.read() if request.body_exists else b""
     data: Any
@@ -31,12 +54,11 @@ async def read_body(request: web.Request, model: type[M], *, required: bool = Fa
             raise BadRequestError("a JSON request body is required", field="body")
         data = {}
     else:
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadRequestError(f"body is not valid JSON: {exc}", field="body") from None
-        if _SURROGATE_ESCAPE.search(raw):
-            _refuse_lone_surrogates(data)
+        data = _parse(raw)
+        deep = raw.count(b"[") + raw.count(b"{") > MAX_DEPTH
+        suspect = _SUSPECT_ESCAPE.search(raw) is not None
+        if deep or suspect:
+            _inspect(data, depth=deep, text=suspect)
         if data is None and not required:
             data = {}
     if not isinstance(data, dict):
@@ -44,13 +66,71 @@ async def read_body(request: web.Request, model: type[M], *, required: bool = Fa
     return model.model_validate(data)
 
 
-def _refuse_lone_surrogates(data: Any) -> None:
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        message = "body contains a lone UTF-16 surrogate escape (not valid Unicode text)"
-        raise BadRequestError(message, field="body") from None
-
-
 def read_query(request: web.Request, model: type[M]) -> M:
-    return model.model_validate(dict(request.query))
+    """The query string as ``model``; a NUL character in a name or value is a 400."""
+    query = request.query
+    for name, value in query.items():
+        if "\x00" in name or "\x00" in value:
+            field = name if "\x00" not in name else "query"
+            raise BadRequestError(f"{field} contains a NUL character", field=field)
+    return model.model_validate(dict(query))
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        # Strict UTF-8, where json.loads(bytes) would also take UTF-16/32 and decode surrogates.
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        message = f"body is not valid UTF-8 (byte {exc.start})"
+        raise BadRequestError(message, field="body") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequestError(f"body is not valid JSON: {exc}", field="body") from None
+    except ValueError:
+        # An integer of more digits than Python converts (sys.get_int_max_str_digits()).
+        message = "body holds a number too long to read"
+        raise BadRequestError(message, field="body") from None
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def _too_deep() -> BadRequestError:
+    return BadRequestError(f"body is nested deeper than {MAX_DEPTH} levels", field="body")
+
+
+def _inspect(data: Any, *, depth: bool, text: bool) -> None:
+    """Walk the parsed body (without recursion: it may be deep): refuse nesting past
+    ``MAX_DEPTH`` (when ``depth``) and strings a store cannot hold (when ``text``)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict | list):
+            if depth and len(path) >= MAX_DEPTH:
+                raise _too_deep()
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if text:
+                        # A key is named by where it is: its own text is what is wrong.
+                        _check_text(key, path)
+                    stack.append((item, (*path, key)))
+            else:
+                stack.extend((item, (*path, index)) for index, item in enumerate(value))
+        elif text and isinstance(value, str):
+            _check_text(value, path)
+
+
+def _check_text(value: str, path: tuple[str | int, ...]) -> None:
+    if "\x00" in value:
+        field = _field(path)
+        message = f"{field} contains a NUL character (\\u0000), which cannot be stored"
+        raise BadRequestError(message, field=field)
+    if _SURROGATE.search(value) is not None:
+        field = _field(path)
+        message = f"{field} contains a lone UTF-16 surrogate escape (not valid Unicode text)"
+        raise BadRequestError(message, field=field)
+
+
+def _field(path: tuple[str | int, ...]) -> str:
+    # Dotted, as validation errors name fields (``answers.0.1``).
+    return ".".join(str(part) for part in path) or "body"
