@@ -26,12 +26,19 @@ class Journal:
         return self.waiting.setdefault(actor_id, asyncio.Event())
 
 
+class Refused(Exception):
+    """An answer, not a crash: ``Recorder`` lists it in ``answer_errors``."""
+
+
 class Recorder(Actor):
     """Records messages; understands a few commands for the tests.
 
     ``"wait"`` blocks until the control lane says ``"release"`` or ``"abort"``;
-    ``("burst", n)`` publishes n events, yielding between them; ``"boom"`` raises.
+    ``("burst", n)`` publishes n events, yielding between them; ``"boom"`` raises (a crash);
+    ``"refuse"`` raises ``Refused`` (an answer error).
     """
+
+    answer_errors = (Refused,)
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
@@ -52,6 +59,8 @@ class Recorder(Actor):
         match message:
             case "boom":
                 raise ValueError("boom")
+            case "refuse":
+                raise Refused("refused")
             case "wait":
                 self.journal.waiting_in(self.actor_id).set()
                 try:

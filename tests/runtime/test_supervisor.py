@@ -26,7 +26,7 @@ from opencode_api.runtime import (
     SupervisorHooks,
 )
 
-from ._actors import Journal, Recorder, recorder_factory
+from ._actors import Journal, Recorder, Refused, recorder_factory
 
 
 async def take(subscription: Subscription[Any], count: int) -> list[OutboxItem[Any]]:
@@ -138,6 +138,25 @@ async def test_crashed_actor_is_restarted_and_the_next_message_works(
     assert journal.built == 2
     assert journal.stopped == ["a"]  # the crashed instance got its on_stop
     assert supervisor.stats().restarts == 1
+
+
+async def test_answer_errors_go_to_the_asker_and_are_not_crashes(
+    journal: Journal, clock: FakeClock
+) -> None:
+    async with Supervisor(
+        recorder_factory(journal), clock=clock, max_restarts=1, restart_window=5.0
+    ) as supervisor:
+        ref = await supervisor.get_or_activate("a")
+        assert await ref.ask("x") == 1
+        # Many refusals in a row, far past the restart intensity: each is only an answer.
+        for _ in range(5):
+            with pytest.raises(Refused):
+                await ref.ask("refuse")
+        ref.tell("refuse")  # nobody to answer: logged, still not a crash
+        assert await ref.ask("y") == 2  # the same instance: its state went on
+        assert ref.is_alive
+        assert journal.built == 1
+        assert supervisor.stats().restarts == 0
 
 
 async def test_crash_loop_stops_the_actor_and_fails_pending_asks(

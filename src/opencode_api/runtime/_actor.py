@@ -15,14 +15,19 @@ class Actor:
 
     Ordinary messages reach ``receive`` one at a time in FIFO order; control messages reach
     ``receive_control`` at once, concurrently with a running ``receive`` (but in order among
-    themselves). A crash of ``receive`` (any exception but cancellation) answers the ask with that
-    exception and replaces the instance with a fresh one from the factory (one_for_one restart);
-    the outbox and the queued messages survive the restart.
+    themselves). A crash of ``receive`` (any exception but cancellation, and not one of
+    ``answer_errors``) answers the ask with that exception and replaces the instance with a fresh
+    one from the factory (one_for_one restart); the outbox and the queued messages survive the
+    restart.
     """
 
     actor_id: str
     outbox: Outbox[Any]
     ref: ActorRef
+    # Exceptions ``receive`` may raise as an answer (a refused request, an outage of something the
+    # actor depends on): they go to the asker and are not crashes, so they neither restart the
+    # actor nor count toward the restart intensity. Everything else is a bug: one_for_one restart.
+    answer_errors: tuple[type[Exception], ...] = ()
 
     async def on_start(self) -> None:
         """Called once before the first message. Raising here fails the activation: callers of

@@ -170,8 +170,14 @@ class Mailbox:
                     continue
                 except Exception as exc:
                     self.handling = False
-                    envelope.fail(exc)
+                    answered = envelope.fail(exc)
                     envelope = None
+                    if isinstance(exc, instance.answer_errors):
+                        if not answered:
+                            _log.warning(
+                                "message failed", actor_id=self.actor_id, error=repr(exc)
+                            )
+                        continue
                     await supervisor._restart(self, exc)
                     continue
                 self.handling = False
