@@ -181,7 +181,9 @@ async def test_fatal_provider_error_ends_turn_and_session_stays_usable(
     events = await collect(runtime.send(session.id, "hi"))
     assert types(events) == ["message_start", "step_start", "error"]
     error = events[-1].to_dict()["error"]
-    assert error["type"] == "bad_request" and "bad things" in error["message"]
+    # API.md: a provider's refusal is provider_error, with its status and message.
+    assert error["type"] == "provider_error" and "bad things" in error["message"]
+    assert error["status"] == 400 and error["provider"] == "openai"
     assistant = (await runtime.list_messages(session.id)).messages[1]
     assert assistant.status == "error" and assistant.error is not None
 
@@ -195,7 +197,8 @@ async def test_mid_stream_disconnect_is_an_error(runtime: Runtime, fake: FakeLLM
     session = await runtime.create_session()
     events = await collect(runtime.send(session.id, "hi"))
     assert types(events)[-1] == "error"
-    assert events[-1].to_dict()["error"]["type"] == "provider_unavailable"
+    error = events[-1].to_dict()["error"]
+    assert error["type"] == "unavailable" and error["code"] == "provider_unavailable"
     # The text that arrived is kept.
     assistant = (await runtime.list_messages(session.id)).messages[1]
     assert assistant.content.startswith("one")
@@ -313,7 +316,9 @@ async def test_crash_inside_loop_ends_turn_with_error(settings: Any, fake: FakeL
     async with Runtime.open(settings, llm=Exploding(settings)) as runtime:
         session = await runtime.create_session()
         events = await collect(runtime.send(session.id, "hi"))
-        assert events[-1].to_dict()["error"]["type"] == "internal_error"
+        error = events[-1].to_dict()["error"]
+        assert error["type"] == "internal_error"
+        assert "boom" not in error["message"]  # the log has it; the client gets no exception text
         fake.enqueue(Reply(text="recovered"))
         events = await collect(runtime.send(session.id, "again"))
         assert types(events)[-1] == "done"

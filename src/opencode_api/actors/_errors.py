@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from opencode_api.actors._llm import LLMError
 from opencode_api.runtime import OpenCodeError
+from opencode_api.store import StoreError
 
 
 class SessionError(OpenCodeError):
@@ -43,3 +45,22 @@ class QuotaExceededError(SessionError):
         self.usage = usage
         self.limits = limits
         self.resets_at = resets_at
+
+
+STORE_UNAVAILABLE = "the session store is unavailable right now; try again shortly"
+
+
+def client_error(exc: BaseException) -> dict[str, Any]:
+    """What a client is told about a failure of a turn, a title or a compaction (API.md's
+    failure table): a type and a message, never an exception's text, an address or a trace.
+    The log keeps the details."""
+    if isinstance(exc, LLMError):
+        return exc.to_dict()
+    if isinstance(exc, StoreError):
+        return {"type": "unavailable", "message": STORE_UNAVAILABLE}
+    if isinstance(exc, InvalidRequestError):
+        data: dict[str, Any] = {"type": "invalid_request", "message": str(exc)}
+        if exc.field is not None:
+            data["field"] = exc.field
+        return data
+    return {"type": "internal_error", "message": "the turn failed because of an internal error"}

@@ -105,6 +105,7 @@ class Runtime:
         # read from here; title updates do not matter to it. Deletion evicts.
         self._recent_sessions: OrderedDict[str, Session] = OrderedDict()
         self.turn_listeners.append(self._turn_ended)
+        hooks = _ForgetTurnsOnStop(self._pending_turns, hooks)
         self.supervisor = Supervisor(
             self._activate,
             mailbox_size=settings.mailbox_size,
@@ -169,6 +170,7 @@ class Runtime:
         grace = self.settings.shutdown_grace if grace is None else grace
         await self.supervisor.shutdown(grace)
         self.bus.close()
+        await self._deps.writes.close()
         await self.tools.aclose()
         await self.llm.aclose()
 
@@ -444,8 +446,13 @@ class Runtime:
         await self.get_session(session_id, user_id=user_id)
         ref = await self.supervisor.get_or_activate(session_id)
         outbox = ref.outbox
-        if after is not None and (after > outbox.last_seq or not _replayable(outbox, after)):
-            after = None
+        if after is not None:
+            if after > outbox.last_seq:
+                after = None  # from another activation's future: nothing of it exists here
+            elif not _replayable(outbox, after):
+                # Older than the buffer (``0`` included): everything still buffered.
+                oldest = getattr(outbox, "oldest_seq", None)
+                after = None if oldest is None else oldest - 1
         subscription = ref.subscribe(after, max_pending=self.settings.outbox_size)
         try:
             yield subscription
@@ -546,6 +553,32 @@ class Runtime:
         data = properties()
         data.setdefault("session_id", session_id)
         self.bus.publish(BusEvent(event_type, data, session_id=session_id, user_id=user_id))
+
+
+class _ForgetTurnsOnStop:
+    """Supervisor hooks: a session whose actor stopped (crash loop, deletion, shutdown) has no
+    turn left to run, so it is not busy any more; the other hooks go to ``inner``."""
+
+    def __init__(self, pending: dict[str, int], inner: SupervisorHooks | None) -> None:
+        self._pending = pending
+        self._inner = inner
+
+    def on_activate(self, actor_id: str) -> None:
+        if self._inner is not None and hasattr(self._inner, "on_activate"):
+            self._inner.on_activate(actor_id)
+
+    def on_passivate(self, actor_id: str) -> None:
+        if self._inner is not None and hasattr(self._inner, "on_passivate"):
+            self._inner.on_passivate(actor_id)
+
+    def on_restart(self, actor_id: str) -> None:
+        if self._inner is not None and hasattr(self._inner, "on_restart"):
+            self._inner.on_restart(actor_id)
+
+    def on_stop(self, actor_id: str) -> None:
+        self._pending.pop(actor_id, None)
+        if self._inner is not None and hasattr(self._inner, "on_stop"):
+            self._inner.on_stop(actor_id)
 
 
 def open_store_for(settings: Settings) -> Store:

@@ -18,7 +18,8 @@ import structlog
 from opencode_api.actors._agent_loop import AgentLoop, Turn
 from opencode_api.actors._compaction import SUMMARY_PROMPT, context_window, transcript
 from opencode_api.actors._context import build_context
-from opencode_api.actors._errors import InvalidRequestError
+from opencode_api.actors._deferred import DeferredWrites, Write
+from opencode_api.actors._errors import InvalidRequestError, SessionError, client_error
 from opencode_api.actors._events import (
     BusEvent,
     Done,
@@ -46,10 +47,11 @@ from opencode_api.store import (
     Session,
     StepRecord,
     Store,
+    StoreError,
     Todo,
     Usage,
 )
-from opencode_api.store._models import utcnow
+from opencode_api.store._models import MessageStatus, utcnow
 
 log = structlog.get_logger("opencode_api.session")
 
@@ -85,6 +87,8 @@ class SessionDeps:
     llm: LLMClient
     tools: ToolRegistry
     bus: Outbox[BusEvent]
+    # The ends of turns the store refused, retried until it is back.
+    writes: DeferredWrites = field(default_factory=DeferredWrites)
     turn_listeners: list[Callable[[TurnSummary], None]] = field(default_factory=list)
 
 
@@ -124,6 +128,10 @@ class _ToolContext:
 
 
 class SessionActor(Actor):
+    # A refused request (bad input, an unconfigured or failing provider) or a store outage is an
+    # answer to its asker, not a crash: only bugs count toward the restart intensity.
+    answer_errors = (SessionError, LLMError, StoreError)
+
     def __init__(self, session: Session, deps: SessionDeps) -> None:
         self.session = session
         self.deps = deps
@@ -191,6 +199,8 @@ class SessionActor(Actor):
     # -- turns -----------------------------------------------------------------------------
 
     async def _run_turn(self, msg: RunTurn) -> None:
+        """Run one turn. Whatever fails and wherever, its stream ends with ``error`` (or
+        ``done``), the session's busy count drops, and what the store refused is retried."""
         store = self.deps.store
         started = time.monotonic()
         # The reply takes its question's timestamp (and a later id), so a history listed by
@@ -213,28 +223,26 @@ class SessionActor(Actor):
             message=assistant,
             options=msg.options,
         )
+        start = MessageStart(
+            self.session.id, assistant.id, msg.user_message_id, parent_id=msg.user_message_id
+        )
         if msg.ticket < self._abort_ticket:
             # Aborted while queued: end it the same way, without calling the model.
-            await store.set_message_status(msg.user_message_id, "aborted")
-            self.publish(
-                MessageStart(
-                    self.session.id,
-                    assistant.id,
-                    msg.user_message_id,
-                    parent_id=msg.user_message_id,
-                )
-            )
+            self.publish(start)
             await self._finish(turn, msg, "aborted", started, store_message=False)
             return
-
-        await store.start_reply(msg.user_message_id, assistant)
+        try:
+            await store.start_reply(msg.user_message_id, assistant)
+        except Exception as exc:
+            # The store refused the turn's start (down, disk full): nothing ran, nothing to keep.
+            self._log_failure(exc)
+            self.publish(start)
+            error = client_error(exc)
+            await self._finish(turn, msg, "error", started, error=error, store_message=False)
+            return
         # The live status is the runtime's (Runtime.status); the store's stays "idle".
         self.publish_bus("session.status", {"status": "busy"})
-        self.publish(
-            MessageStart(
-                self.session.id, assistant.id, msg.user_message_id, parent_id=msg.user_message_id
-            )
-        )
+        self.publish(start)
         self.publish_bus("message.created", lambda: {"info": assistant.model_dump(mode="json")})
 
         task = asyncio.create_task(self._turn_body(turn, msg), name=f"turn:{assistant.id}")
@@ -254,14 +262,28 @@ class SessionActor(Actor):
 
         if task.cancelled():
             await self._finish(turn, msg, "aborted", started)
-        elif (exc := task.exception()) is not None:
-            error = _error_dict(exc)
-            if not isinstance(exc, LLMError):
-                log.error("turn crashed", exc_info=exc)
-            await self._finish(turn, msg, "error", started, error=error)
+        elif (failure := task.exception()) is not None:
+            self._log_failure(failure)
+            await self._finish(turn, msg, "error", started, error=client_error(failure))
         else:
             await self._finish(turn, msg, task.result(), started)
             await self._after_turn(msg)
+
+    def _log_failure(self, exc: BaseException) -> None:
+        """Expected failures (a provider, the store) are warnings; anything else is a bug."""
+        if isinstance(exc, LLMError):
+            log.warning(
+                "turn failed: provider error",
+                error_type=exc.type,
+                code=exc.code,
+                provider=exc.provider,
+                status=exc.status,
+                detail=exc.message,
+            )
+        elif isinstance(exc, StoreError):
+            log.warning("turn failed: store unavailable", detail=str(exc))
+        else:
+            log.error("turn crashed", exc_info=exc)
 
     async def _turn_body(self, turn: Turn, msg: RunTurn) -> str:
         history = await self._load_history(exclude=msg.user_message_id)
@@ -303,48 +325,49 @@ class SessionActor(Actor):
         error: dict[str, Any] | None = None,
         store_message: bool = True,
     ) -> None:
-        """Store what the turn produced, settle its quota, and end its stream."""
+        """End the turn: its terminal event always, then what it produced into the store (now,
+        or later by ``DeferredWrites`` if the store refuses), and its quota settled.
+
+        ``store_message=False``: the reply was never started; only the user message's status is
+        written (``aborted`` or ``error``).
+        """
         store = self.deps.store
-        partial = turn.pending_step_parts() if turn.step else []
         status = {"aborted": "aborted", "error": "error"}.get(stop_reason, "completed")
-        # The last step already stored the message finished: nothing left to write.
-        stored_final = (
-            not partial
-            and turn.message.status == "completed"
-            and turn.message.finish == stop_reason
-        )
-        try:
-            if store_message:
-                for part in partial:
-                    if part.type == "tool_call" and part.tool_status in ("pending", "running"):
-                        part.tool_status = "error"
-                        part.tool_output = part.tool_output or "Tool execution was aborted"
-                turn.stored_parts.extend(partial)
-                turn.step_parts, turn.step_text, turn.step_reasoning = [], [], []
-                turn.message = turn.message.model_copy(
-                    update={
-                        "content": turn.text(),
-                        "usage": turn.usage,
-                        "cost": turn.cost,
-                        "priced": turn.priced,
-                        "finish": stop_reason,
-                        "status": status,
-                        "error": error,
-                        "parts": list(turn.stored_parts),
-                    }
-                )
-                if not stored_final:
-                    await store.save_step(
-                        StepRecord(
-                            message=turn.message,
-                            parts=partial,
-                            usage_delta=Usage(),
-                            cost_delta=0.0,
-                        )
+        writes: list[Write] = []
+        message: Message | None = None
+        if store_message:
+            message, write = self._final_message(turn, stop_reason, status, error)
+            if write is not None:
+                writes.append(write)
+        else:
+            user_status: MessageStatus = "aborted" if stop_reason == "aborted" else "error"
+            writes.append(
+                lambda: store.set_message_status(msg.user_message_id, user_status, error=error)
+            )
+        reservation = msg.reservation
+        if reservation is not None:
+            usage = turn.usage
+            if usage.total_tokens:
+                writes.append(
+                    lambda: store.settle_usage(
+                        reservation,
+                        input_tokens=usage.input_tokens,
+                        output_tokens=usage.output_tokens,
                     )
-                message = turn.message
+                )
+            else:
+                writes.append(lambda: store.release_usage(reservation))
+        try:
+            # Stored before the client hears the end (a client that saw ``done`` lists the
+            # reply); a store that refuses costs one attempt here, the rest is retried later.
+            if writes:
+                await self.deps.writes.run(f"turn {turn.message_id}", writes)
+        finally:
+            self._publish_end(turn, stop_reason, error)
+            if message is not None:
+                final = message
                 self.publish_bus(
-                    "message.updated", lambda: {"info": message.model_dump(mode="json")}
+                    "message.updated", lambda: {"info": final.model_dump(mode="json")}
                 )
                 self.publish_bus("session.status", {"status": "idle"})
                 if self._history is not None:
@@ -356,51 +379,81 @@ class SessionActor(Actor):
                             content=msg.content,
                         )
                     )
-                    self._history.append(turn.message)
-            if msg.reservation is not None:
-                if turn.usage.total_tokens:
-                    await store.settle_usage(
-                        msg.reservation,
-                        input_tokens=turn.usage.input_tokens,
-                        output_tokens=turn.usage.output_tokens,
-                    )
-                else:
-                    await store.release_usage(msg.reservation)
-        except Exception:
-            log.exception("failed to store the end of a turn")
-            self._history = None
-        finally:
-            if error is not None:
-                self.publish(
-                    ErrorEvent(self.session.id, turn.message_id, turn.user_message_id, error=error)
-                )
-                self.publish_bus("session.error", {"error": error})
-            else:
-                self.publish(
-                    Done(
-                        self.session.id,
-                        turn.message_id,
-                        turn.user_message_id,
-                        usage=turn.usage_dict(),
-                        cost=turn.cost,
-                        stop_reason=stop_reason,
-                    )
-                )
-            summary = TurnSummary(
-                session_id=self.session.id,
-                model=turn.options.model,
-                stop_reason=stop_reason,
-                usage=turn.usage,
-                cost=turn.cost,
-                error_type=(error or {}).get("type"),
-                duration=time.monotonic() - started,
-                abort_latency=self._abort_latency(stop_reason),
+                    self._history.append(final)
+            self._notify_listeners(turn, stop_reason, error, started)
+
+    def _final_message(
+        self, turn: Turn, stop_reason: str, status: str, error: dict[str, Any] | None
+    ) -> tuple[Message, Write | None]:
+        """The reply as it ends, and the write that stores it (None: already stored)."""
+        partial = turn.pending_step_parts() if turn.step else []
+        # The last step already stored the message finished: nothing left to write.
+        if (
+            not partial
+            and turn.message.status == "completed"
+            and turn.message.finish == stop_reason
+        ):
+            return turn.message, None
+        for part in partial:
+            if part.type == "tool_call" and part.tool_status in ("pending", "running"):
+                part.tool_status = "error"
+                part.tool_output = part.tool_output or "Tool execution was aborted"
+        turn.stored_parts.extend(partial)
+        turn.step_parts, turn.step_text, turn.step_reasoning = [], [], []
+        turn.message = turn.message.model_copy(
+            update={
+                "content": turn.text(),
+                "usage": turn.usage,
+                "cost": turn.cost,
+                "priced": turn.priced,
+                "finish": stop_reason,
+                "status": status,
+                "error": error,
+                "parts": list(turn.stored_parts),
+            }
+        )
+        record = StepRecord(
+            message=turn.message, parts=partial, usage_delta=Usage(), cost_delta=0.0
+        )
+        store = self.deps.store
+        return turn.message, lambda: store.save_step(record)
+
+    def _publish_end(self, turn: Turn, stop_reason: str, error: dict[str, Any] | None) -> None:
+        if error is not None:
+            self.publish(
+                ErrorEvent(self.session.id, turn.message_id, turn.user_message_id, error=error)
             )
-            for listener in self.deps.turn_listeners:
-                try:
-                    listener(summary)
-                except Exception:
-                    log.exception("turn listener failed")
+            self.publish_bus("session.error", {"error": error})
+        else:
+            self.publish(
+                Done(
+                    self.session.id,
+                    turn.message_id,
+                    turn.user_message_id,
+                    usage=turn.usage_dict(),
+                    cost=turn.cost,
+                    stop_reason=stop_reason,
+                )
+            )
+
+    def _notify_listeners(
+        self, turn: Turn, stop_reason: str, error: dict[str, Any] | None, started: float
+    ) -> None:
+        summary = TurnSummary(
+            session_id=self.session.id,
+            model=turn.options.model,
+            stop_reason=stop_reason,
+            usage=turn.usage,
+            cost=turn.cost,
+            error_type=(error or {}).get("type"),
+            duration=time.monotonic() - started,
+            abort_latency=self._abort_latency(stop_reason),
+        )
+        for listener in self.deps.turn_listeners:
+            try:
+                listener(summary)
+            except Exception:
+                log.exception("turn listener failed")
 
     async def _after_turn(self, msg: RunTurn) -> None:
         settings = self.deps.settings
@@ -550,7 +603,7 @@ class SessionActor(Actor):
             await store.set_compaction_state(
                 state.model_copy(update={"status": "failed", "last_error": str(exc)})
             )
-            self.publish_bus("session.error", {"error": _error_dict(exc)})
+            self.publish_bus("session.error", {"error": client_error(exc)})
             if not msg.auto:
                 raise
             return False
@@ -576,12 +629,3 @@ def _clean_title(text: str) -> str:
     if len(line) > 80:
         line = line[:77].rstrip() + "..."
     return line
-
-
-def _error_dict(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, LLMError):
-        data: dict[str, Any] = {"type": exc.type, "message": exc.message}
-        if exc.status is not None:
-            data["status"] = exc.status
-        return data
-    return {"type": "internal_error", "message": f"{type(exc).__name__}: {exc}"}

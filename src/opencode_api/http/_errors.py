@@ -20,10 +20,12 @@ from pydantic import ValidationError
 
 from opencode_api.actors import (
     InvalidRequestError,
+    LLMError,
     NotFoundError,
     QuotaExceededError,
     SessionBusyError,
 )
+from opencode_api.actors._errors import STORE_UNAVAILABLE
 from opencode_api.runtime import (
     ActivationError,
     ActorDeadError,
@@ -33,6 +35,7 @@ from opencode_api.runtime import (
     OpenCodeError,
     SupervisorClosed,
 )
+from opencode_api.store import StoreConflict, StoreError
 
 log = structlog.get_logger("opencode_api.http")
 
@@ -155,12 +158,45 @@ def response_for(exc: BaseException) -> web.Response | None:
                 headers={"Retry-After": "1"},
             )
         case SupervisorClosed():
-            return error_response(503, "unavailable", "the server is shutting down")
+            return _unavailable("the server is shutting down", retry_after=1)
         case AskTimeout():
-            return error_response(504, "timeout", str(exc) or "the session did not answer in time")
+            return error_response(504, "timeout", "the session did not answer in time")
+        case LLMError():
+            return _provider_response(exc)
+        case StoreConflict():
+            return error_response(409, "conflict", "the request conflicts with stored data")
+        case StoreError():
+            return _unavailable(STORE_UNAVAILABLE, retry_after=5)
+        case ActivationError() if isinstance(exc.__cause__, StoreError):
+            return _unavailable(STORE_UNAVAILABLE, retry_after=5)
         case ActorDeadError() | ActivationError():
-            return error_response(503, "unavailable", str(exc) or "the session is unavailable")
+            return _unavailable("the session is unavailable right now; try again", retry_after=1)
     return None
+
+
+def _provider_response(exc: LLMError) -> web.Response:
+    """API.md's failure table: 400 not configured or unknown model, 502 refused, 503 down."""
+    data: dict[str, Any] = exc.to_dict()
+    error_type = str(data.pop("type"))
+    message = str(data.pop("message"))
+    headers = None
+    if exc.http_status == 503:
+        retry_after = exc.retry_after if exc.retry_after is not None else 5.0
+        headers = {"Retry-After": str(max(1, round(retry_after)))}
+    elif error_type == "invalid_request":
+        data["field"] = "model_id"
+    return error_response(exc.http_status, error_type, message, headers=headers, **data)
+
+
+def _unavailable(message: str, *, retry_after: int) -> web.Response:
+    return error_response(
+        503, "unavailable", message, headers={"Retry-After": str(retry_after)}, **_request_id()
+    )
+
+
+def _request_id() -> dict[str, Any]:
+    """The request's id, so a client reporting a failure names the log lines that explain it."""
+    return {"request_id": structlog.contextvars.get_contextvars().get("request_id")}
 
 
 def _seconds_until(moment: datetime) -> int:
@@ -192,6 +228,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:
         response = response_for(exc)
         if response is not None:
+            if response.status >= 500:
+                # The client got a short message; the details stay here, under its request id.
+                log.warning(
+                    "request failed", path=request.path, status=response.status, error=repr(exc)
+                )
             return response
         log.exception("unhandled error", path=request.path, method=request.method)
-        return error_response(500, "internal_error", "internal server error")
+        return error_response(500, "internal_error", "internal server error", **_request_id())
