@@ -144,7 +144,15 @@ async def test_max_steps_stops_the_loop(runtime: Runtime, fake: FakeLLMServer) -
     )
     session = await runtime.create_session()
     events = await collect(runtime.send(session.id, "loop", max_steps=2))
-    assert events[-1].to_dict()["stop_reason"] == "stop"
+    # The cap ended the turn (its last step had to answer without tools): API.md's max_steps,
+    # while the step itself finished as the model said.
+    assert events[-1].to_dict()["stop_reason"] == "max_steps"
+    assert [e.to_dict()["stop_reason"] for e in events if e.type == "step_finish"] == [
+        "tool_calls",
+        "stop",
+    ]
+    stored = (await runtime.list_messages(session.id)).messages[-1]
+    assert stored.finish == "max_steps" and stored.status == "completed"
     last_request = fake.requests[-1]
     # On the last step the model is told to answer and gets no tools.
     assert "tools" not in last_request or not last_request["tools"]

@@ -163,6 +163,10 @@ class AgentLoop:
                 if result.tool_calls
                 else ("stop" if finish in ("stop", "end_turn") else finish)
             )
+            if final == "stop" and last and step > 1:
+                # The cap ended the turn: this step was told to answer without tools, so the
+                # model stopped because it had to. The client asked for max_steps; say so.
+                final = "max_steps"
             await self._finish_step(turn, result, finish, final=final)
             context.extend(_step_messages(result, results))
             if final is not None:
