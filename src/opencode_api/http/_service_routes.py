@@ -1,12 +1,11 @@
 """Service routes: health, Prometheus metrics, the OpenAPI document, Swagger UI and ReDoc.
 
-The documentation assets come from installed packages (``swagger-ui-bundle``, and ReDoc's
-standalone bundle from ``drf-spectacular-sidecar``), never from a CDN.
+Swagger UI and ReDoc are vendored release files in ``static/`` (versions and how to update them:
+``static/README.md``), served by the app itself: the pages need no CDN and no network.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -14,89 +13,73 @@ from aiohttp import web
 
 from opencode_api._version import __version__
 from opencode_api.http._metrics import metrics_handler
-from opencode_api.http._openapi import RouteSpec, route
+from opencode_api.http._openapi import Handler, RouteSpec, route
 from opencode_api.http._schemas import HealthResponse
 
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 
-_SWAGGER_HTML = """<!DOCTYPE html>
+# The vendored releases; asset URLs carry the version, so a cached copy is never stale.
+SWAGGER_UI_VERSION = "5.35.0"
+REDOC_VERSION = "2.5.4"
+STATIC_DIR = Path(__file__).with_name("static")
+
+_JS = "text/javascript; charset=utf-8"
+_CSS = "text/css; charset=utf-8"
+# (URL path, file in static/, content type); the URLs predate the vendoring.
+_ASSETS = (
+    ("/docs/static/swagger-ui-bundle.js", "swagger-ui-bundle.js", _JS),
+    ("/docs/static/swagger-ui.css", "swagger-ui.css", _CSS),
+    ("/redoc/redoc.standalone.js", "redoc.standalone.js", _JS),
+)
+# Versioned URLs: a year, and no revalidation. Not "public": behind the server password, shared
+# caches keep out of it.
+_ASSET_CACHE = "max-age=31536000, immutable"
+# ReDoc's sidebar footer shows a logo from cdn.redoc.ly; refusing remote images keeps the pages
+# off the network (ReDoc drops the image when it fails to load).
+_PAGE_CSP = "img-src 'self' data:"
+
+# Asset URLs are relative to the page (/docs, /redoc), so they work behind a path prefix.
+_SWAGGER_HTML = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>opencode-api: Swagger UI</title>
-  <link rel="stylesheet" href="docs/static/swagger-ui.css">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <link rel="icon" href="data:,">
+  <link rel="stylesheet" href="docs/static/swagger-ui.css?v={SWAGGER_UI_VERSION}">
 </head>
 <body>
   <div id="swagger-ui"></div>
-  <script src="docs/static/swagger-ui-bundle.js"></script>
-  <script src="docs/static/swagger-ui-standalone-preset.js"></script>
+  <script src="docs/static/swagger-ui-bundle.js?v={SWAGGER_UI_VERSION}"></script>
   <script>
-    window.ui = SwaggerUIBundle({
+    window.ui = SwaggerUIBundle({{
       url: "openapi.json",
       dom_id: "#swagger-ui",
       deepLinking: true,
-      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-      layout: "BaseLayout"
-    });
+      presets: [SwaggerUIBundle.presets.apis],
+      layout: "BaseLayout",
+      validatorUrl: null
+    }});
   </script>
 </body>
 </html>
 """
 
-_REDOC_HTML = """<!DOCTYPE html>
+_REDOC_HTML = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>opencode-api: ReDoc</title>
   <meta name="viewport" content="width=device-width, initial-scale=1">
-  <style>body { margin: 0; padding: 0; }</style>
+  <link rel="icon" href="data:,">
+  <style>body {{ margin: 0; padding: 0; }}</style>
 </head>
 <body>
   <redoc spec-url="openapi.json"></redoc>
-  <script src="redoc/redoc.standalone.js"></script>
+  <script src="redoc/redoc.standalone.js?v={REDOC_VERSION}"></script>
 </body>
 </html>
 """
-
-_REDOC_MISSING_HTML = """<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>opencode-api: ReDoc unavailable</title></head>
-<body>
-  <h1>ReDoc assets are not installed</h1>
-  <p>Install <code>drf-spectacular-sidecar</code> (it ships <code>redoc.standalone.js</code>)
-  to serve ReDoc here. The API description is at <a href="openapi.json">/openapi.json</a> and
-  Swagger UI at <a href="docs">/docs</a>.</p>
-</body>
-</html>
-"""
-
-
-def swagger_ui_dir() -> Path | None:
-    try:
-        import swagger_ui_bundle
-    except ImportError:
-        return None
-    path = Path(swagger_ui_bundle.swagger_ui_path)
-    return path if (path / "swagger-ui-bundle.js").is_file() else None
-
-
-def redoc_bundle() -> Path | None:
-    """ReDoc's standalone bundle from drf-spectacular-sidecar, located without importing it.
-
-    The package's ``__init__`` imports Django; ``find_spec`` of a top-level package only locates
-    it, so Django need not be installed.
-    """
-    spec = importlib.util.find_spec("drf_spectacular_sidecar")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        bundle = (
-            Path(location) / "static" / "drf_spectacular_sidecar" / "redoc" / "bundles"
-            / "redoc.standalone.js"
-        )
-        if bundle.is_file():
-            return bundle
-    return None
 
 
 @route(
@@ -118,22 +101,12 @@ async def openapi(request: web.Request) -> web.Response:
     "GET", "/docs", name="swagger_ui", summary="Swagger UI", tag="service", text="text/html",
 )
 async def docs(request: web.Request) -> web.Response:
-    if swagger_ui_dir() is None:
-        raise web.HTTPNotFound(reason="Swagger UI assets are not installed")
-    return web.Response(text=_SWAGGER_HTML, content_type="text/html")
+    return _page(_SWAGGER_HTML)
 
 
 @route("GET", "/redoc", name="redoc", summary="ReDoc", tag="service", text="text/html")
 async def redoc(request: web.Request) -> web.Response:
-    html = _REDOC_HTML if redoc_bundle() is not None else _REDOC_MISSING_HTML
-    return web.Response(text=html, content_type="text/html")
-
-
-async def redoc_js(request: web.Request) -> web.StreamResponse:
-    bundle = redoc_bundle()
-    if bundle is None:
-        raise web.HTTPNotFound(reason="ReDoc assets are not installed")
-    return web.FileResponse(bundle, headers={"Content-Type": "application/javascript"})
+    return _page(_REDOC_HTML)
 
 
 metrics = route(
@@ -142,12 +115,38 @@ metrics = route(
 )(metrics_handler)
 
 
+def _page(html: str) -> web.Response:
+    return web.Response(
+        text=html, content_type="text/html", headers={"Content-Security-Policy": _PAGE_CSP}
+    )
+
+
+def _asset(filename: str, content_type: str) -> Handler:
+    path = STATIC_DIR / filename
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(
+            path, headers={"Content-Type": content_type, "Cache-Control": _ASSET_CACHE}
+        )
+
+    return handler
+
+
+def _to_page(page: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        # From /docs/ the page's relative asset URLs would resolve under /docs/docs/. Relative
+        # Location: ../docs is /docs again, behind any path prefix.
+        raise web.HTTPMovedPermanently(f"../{page}")
+
+    return handler
+
+
 def add_static(app: web.Application) -> None:
-    """Asset routes (not part of the API description)."""
-    directory = swagger_ui_dir()
-    if directory is not None:
-        app.router.add_static("/docs/static", directory, name="swagger_ui_static")
-    app.router.add_get("/redoc/redoc.standalone.js", redoc_js, name="redoc_js")
+    """Asset routes and the trailing-slash redirects (not part of the API description)."""
+    for url, filename, content_type in _ASSETS:
+        app.router.add_get(url, _asset(filename, content_type))
+    app.router.add_get("/docs/", _to_page("docs"))
+    app.router.add_get("/redoc/", _to_page("redoc"))
 
 
 ROUTES: list[RouteSpec] = [health, openapi, docs, redoc, metrics]
