@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # Mark turns left running by a dead process at start-up (off in workers: the parent does it
     # once, before any worker serves, so no worker marks another's live turns).
     mark_interrupted_on_start: bool = True
+    # A process's claim on its turns lasts this long without renewal (renewed every third of
+    # it); turns of an owner whose claim lapsed are marked interrupted by any live process.
+    turn_lease_ttl: float = Field(default=30.0, gt=0)
     llm_max_retries: int = 4
     llm_retry_base_delay: float = 1.0
     llm_retry_max_delay: float = 30.0

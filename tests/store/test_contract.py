@@ -12,6 +12,7 @@ import pytest
 from opencode_api.store import (
     CompactionState,
     Message,
+    Owner,
     Part,
     Question,
     QuestionItem,
@@ -22,9 +23,11 @@ from opencode_api.store import (
     StoreConflict,
     StoreError,
     StoreNotOpen,
+    SupabaseStore,
     Todo,
     Usage,
 )
+from opencode_api.store._models import utcnow
 from tests.store.conftest import MakeStore
 
 _ids = count()
@@ -378,6 +381,54 @@ async def test_mark_interrupted(store: Store) -> None:
     session = await store.get_session(s.id)
     assert session is not None and session.status == "idle"
     assert await store.mark_interrupted() == 0
+
+
+async def test_recovery_marks_only_the_turns_of_owners_that_are_gone(
+    make_store: MakeStore, store: Store
+) -> None:
+    if isinstance(store, SupabaseStore):
+        # No lease table in the replaced service's schema: recovery while others may be live
+        # marks nothing (only the global start-up recovery of a lone process does).
+        s = await new_session(store)
+        await store.append_message(user_message(s.id, 0, status="running"))
+        assert await store.mark_interrupted(live_since=utcnow()) == 0
+        return
+    other = make_store()  # a second process on the same database
+    await other.open()
+    try:
+        now = utcnow()
+        await store.claim_turns(Owner(id="proc-a", host="h", pid=1, heartbeat_at=now))
+        await other.claim_turns(Owner(id="proc-b", host="h", pid=2, heartbeat_at=now))
+        s = await new_session(store)
+        mine = user_message(s.id, 0, status="running")
+        theirs = user_message(s.id, 1, status="queued")
+        await store.append_message(mine)
+        await other.append_message(theirs)
+        live_since = now - timedelta(seconds=30)
+        # Both owners hold fresh leases: nothing is an orphan.
+        assert await other.mark_interrupted(live_since=live_since) == 0
+        assert [o.id for o in sorted(await other.list_owners(), key=lambda o: o.id)] == [
+            "proc-a",
+            "proc-b",
+        ]
+        # proc-a is known dead: only its turn is marked, by the live process.
+        await other.drop_owners(["proc-a"])
+        assert await other.mark_interrupted(live_since=live_since) == 1
+        got = await store.get_message(mine.id)
+        assert got is not None and got.status == "interrupted"
+        got = await store.get_message(theirs.id)
+        assert got is not None and got.status == "queued"
+        # A lease that was not renewed in time lapses the same way.
+        await other.claim_turns(
+            Owner(id="proc-b", host="h", pid=2, heartbeat_at=now - timedelta(seconds=60))
+        )
+        assert await store.mark_interrupted(live_since=live_since) == 1
+        got = await store.get_message(theirs.id)
+        assert got is not None and got.status == "interrupted"
+        await other.release_turns()  # a clean shutdown drops the lease
+        assert await store.list_owners() == []
+    finally:
+        await other.close()
 
 
 # -- todos, questions, compaction -----------------------------------------------------------------

@@ -33,6 +33,7 @@ from opencode_api.actors._messages import (
     TurnOptions,
     next_ticket,
 )
+from opencode_api.actors._ownership import TurnLease
 from opencode_api.actors._providers import resolve_model
 from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._session_actor import SessionActor, SessionDeps, TurnSummary
@@ -91,6 +92,7 @@ class Runtime:
         self.tools = self._tools_factory()
         self.bus: Outbox[BusEvent] = Outbox(capacity=settings.outbox_size)
         self.quota = QuotaPolicy(store, settings)
+        self.lease = TurnLease(store, ttl=settings.turn_lease_ttl)
         self._deps = SessionDeps(
             settings=settings, store=store, llm=self.llm, tools=self.tools, bus=self.bus
         )
@@ -155,10 +157,7 @@ class Runtime:
             from opencode_api.actors._litellm_client import warm_up
 
             await asyncio.to_thread(warm_up)
-        if self.settings.mark_interrupted_on_start:
-            interrupted = await self.store.mark_interrupted()
-            if interrupted:
-                log.warning("marked interrupted turns", count=interrupted)
+        await self.lease.start(recover=self.settings.mark_interrupted_on_start)
         await self.supervisor.start()
         self._started = True
 
@@ -171,6 +170,7 @@ class Runtime:
         await self.supervisor.shutdown(grace)
         self.bus.close()
         await self._deps.writes.close()
+        await self.lease.close()
         await self.tools.aclose()
         await self.llm.aclose()
 

@@ -108,6 +108,16 @@ class Message(BaseModel):
         return self.finish
 
 
+class Owner(BaseModel):
+    """A process that runs turns, and its lease: turns it owns count as live while its
+    ``heartbeat_at`` is recent (see ``Store.mark_interrupted``)."""
+
+    id: str
+    host: str
+    pid: int
+    heartbeat_at: datetime = Field(default_factory=utcnow)
+
+
 class MessagePage(BaseModel):
     messages: list[Message]
     total_count: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from opencode_api.store._models import (
@@ -11,6 +12,7 @@ from opencode_api.store._models import (
     Message,
     MessagePage,
     MessageStatus,
+    Owner,
     Part,
     Question,
     QuestionStatus,
@@ -103,11 +105,26 @@ class Store(Protocol):
         Ordered by (created_at, id), so a page is stable while new messages arrive.
         """
 
-    async def mark_interrupted(self) -> int:
+    async def mark_interrupted(self, *, live_since: datetime | None = None) -> int:
         """Mark messages left ``running`` or ``queued`` by a dead process ``interrupted``.
 
-        Also resets sessions left ``busy`` to ``idle``. Returns how many messages were marked.
+        ``live_since``: spare the turns of owners whose lease was renewed after that moment
+        (other live processes); None marks every unfinished turn (and resets sessions left
+        ``busy``), for a process that knows it is alone. Returns how many messages were marked.
         """
+
+    # -- turn ownership ------------------------------------------------------------------------
+    async def claim_turns(self, owner: Owner) -> None:
+        """Record or renew ``owner``'s lease; turns this handle stores as ``queued`` or
+        ``running`` from now on belong to it."""
+
+    async def release_turns(self) -> None:
+        """Drop this handle's lease (a clean shutdown: its turns have ended)."""
+
+    async def list_owners(self) -> list[Owner]: ...
+
+    async def drop_owners(self, owner_ids: Sequence[str]) -> None:
+        """Forget leases of owners known to be dead (their turns become orphans at once)."""
 
     # -- cost ----------------------------------------------------------------------------------
     async def get_session_cost(

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from ulid import ULID
 
 from opencode_api.store._errors import StoreConflict
+from opencode_api.store._leases import TurnOwnership
 from opencode_api.store._models import (
     CompactionState,
     DailyUsage,
@@ -37,10 +38,6 @@ from opencode_api.store._protocol import Order
 
 Row = Mapping[str, Any]
 
-INTERRUPTED_ERROR: dict[str, object] = {
-    "type": "interrupted",
-    "message": "the process running this turn stopped before it finished",
-}
 
 _SESSION_COLUMNS = (
     "id, user_id, title, provider_id, model_id, system, status, message_count, total_cost, "
@@ -94,7 +91,7 @@ def load_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-class SqlStore(ABC):
+class SqlStore(TurnOwnership, ABC):
     """Every Store method in SQL understood by both SQLite (>= 3.35) and PostgreSQL."""
 
     # SQLite needs a LIMIT before an OFFSET; -1 means none. Postgres takes OFFSET alone.
@@ -271,9 +268,10 @@ class SqlStore(ABC):
 
     async def _insert_message(self, conn: Conn, message: Message) -> None:
         await conn.execute(
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}, owner) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             *self._message_args(message),
+            self._owner_of(message.status),
         )
         for part in message.parts:
             await conn.execute(_INSERT_PART, *self._part_args(part))
@@ -498,16 +496,6 @@ class SqlStore(ABC):
             limit=limit,
             offset=offset,
         )
-
-    async def mark_interrupted(self) -> int:
-        async with self._write() as conn:
-            marked = await conn.execute(
-                "UPDATE messages SET status = 'interrupted', error = ? "
-                "WHERE status IN ('running', 'queued')",
-                dump_json(INTERRUPTED_ERROR),
-            )
-            await conn.execute("UPDATE sessions SET status = 'idle' WHERE status = 'busy'")
-        return marked
 
     # -- cost ----------------------------------------------------------------------------------
     async def get_session_cost(

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from opencode_api.store._errors import StoreConflict, StoreError, StoreNotOpen
+from opencode_api.store._leases import INTERRUPTED_ERROR
 from opencode_api.store._models import (
     CompactionState,
     DailyUsage,
     Message,
     MessagePage,
     MessageStatus,
+    Owner,
     Part,
     Question,
     QuestionStatus,
@@ -26,7 +28,7 @@ from opencode_api.store._models import (
     utcnow,
 )
 from opencode_api.store._protocol import Order
-from opencode_api.store._sql import INTERRUPTED_ERROR, cost_from_rows, new_reservation_id
+from opencode_api.store._sql import cost_from_rows, new_reservation_id
 
 if TYPE_CHECKING:
     # postgrest/httpx are the optional "supabase" extra: imported when a SupabaseStore opens.
@@ -338,7 +340,24 @@ class SupabaseStore:
             offset=offset,
         )
 
-    async def mark_interrupted(self) -> int:
+    # Turn ownership: the REST backend has no lease table (the replaced service's schema), so its
+    # recovery stays global: run one server process per Supabase project, or use the PostgreSQL
+    # backend with the project's connection string for several.
+    async def claim_turns(self, owner: Owner) -> None:
+        return None
+
+    async def release_turns(self) -> None:
+        return None
+
+    async def list_owners(self) -> list[Owner]:
+        return []
+
+    async def drop_owners(self, owner_ids: Sequence[str]) -> None:
+        return None
+
+    async def mark_interrupted(self, *, live_since: datetime | None = None) -> int:
+        if live_since is not None:
+            return 0  # cannot tell a live process's turns from a dead one's: mark none
         return int(await self._rpc("opencode_mark_interrupted", {"p_error": INTERRUPTED_ERROR}))
 
     # -- cost ----------------------------------------------------------------------------------
