@@ -3,6 +3,12 @@
 aiohttp-sse has no per-write timeout; a client that stops reading must cost us one subscriber, not
 a task blocked forever in ``drain()``. ``pump`` reads its source in the request's own task: per
 event that is one wake-up and no timer; heartbeats come from one timer per interval.
+
+A client that closes its connection ends the pump at once, whatever aiohttp's
+``handler_cancellation``: with False (``web.run_app``'s default, and ours) aiohttp does not tell the
+handler, which would learn it from its next write, for a quiet stream the next heartbeat, up to
+30 s later; measured before this: 5 x 2,000 connect/close cycles of ``GET /event`` left 10,000
+subscriptions open and RSS 120 MB higher. ``_ConnectionWatch`` hears the close from the transport.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 from aiohttp import web
@@ -99,8 +105,8 @@ class SSEWriter:
             if transport is not None:
                 transport.abort()
             raise ClientGone("write timed out") from None
-        except ConnectionResetError as exc:
-            # handler_cancellation=False (web.run_app): a vanished client shows up here.
+        except ConnectionError as exc:
+            # A reset on write, or aiohttp's "Connection lost" from a drain the close woke up.
             raise ClientGone("client disconnected") from exc
         except RuntimeError as exc:
             # aiohttp raises "Cannot write to closing transport" after a reset.
@@ -123,8 +129,9 @@ class SSEWriter:
 
         The source is read in this task, so an event costs one wake-up and one write (a source
         may yield lists of events that arrived together: ``render`` then writes them at once).
-        A timer sends a ping once the stream has been quiet for ``heartbeat`` seconds; ``stop``
-        and a failed ping interrupt the wait by cancelling this task, which closes the source.
+        A timer sends a ping once the stream has been quiet for ``heartbeat`` seconds; ``stop``,
+        a failed ping and the connection's close interrupt the wait by cancelling this task, which
+        closes the source.
         """
         task = asyncio.current_task()
         assert task is not None
@@ -134,8 +141,11 @@ class SSEWriter:
         if stop is not None:
             stopper = asyncio.create_task(stop.wait())
             stopper.add_done_callback(interrupt.on_stop)
+        watch = _ConnectionWatch.install(self.request.transport, interrupt.on_lost)
         iterator = aiter(source)
         try:
+            if watch is None:
+                raise ClientGone("client disconnected")
             while True:
                 try:
                     item = await anext(iterator)
@@ -154,6 +164,8 @@ class SSEWriter:
             return None
         finally:
             interrupt.disarm()
+            if watch is not None:
+                watch.remove()
             beat.cancel()
             if stopper is not None:
                 stopper.cancel()
@@ -179,6 +191,9 @@ class _Interrupt:
         if not stopper.cancelled():
             self.fire(None)
 
+    def on_lost(self) -> None:
+        self.fire(ClientGone("client disconnected"))
+
     def disarm(self) -> None:
         """The pump is over: the task goes on with other work and must not be cancelled."""
         self._disarmed = True
@@ -192,6 +207,63 @@ class _Interrupt:
     def claim(self) -> bool:
         """True (and the cancellation is consumed) when this interrupt alone cancelled the task."""
         return self._fired and self._task.uncancel() == 0
+
+
+class _ConnectionWatch(asyncio.Protocol):
+    """Stands in front of aiohttp's protocol on the transport while a stream is pumped: forwards
+    every call to it, and after ``connection_lost`` calls ``on_lost``.
+
+    Event-driven, where polling the transport would cost a timer per stream: a transport hands its
+    events to whichever protocol it has (``set_protocol`` is public asyncio API, uvloop's too), and
+    aiohttp keeps its own reference to the transport for writing, so it does not see the swap.
+    """
+
+    __slots__ = ("_inner", "_on_lost", "_transport")
+
+    def __init__(
+        self, transport: asyncio.Transport, inner: asyncio.Protocol, on_lost: Callable[[], None]
+    ) -> None:
+        self._transport = transport
+        self._inner = inner
+        self._on_lost = on_lost
+
+    @classmethod
+    def install(
+        cls, transport: asyncio.Transport | None, on_lost: Callable[[], None]
+    ) -> _ConnectionWatch | None:
+        """The watch now in place, or None when the connection is closed or closing already."""
+        if transport is None or transport.is_closing():
+            return None
+        watch = cls(transport, cast(asyncio.Protocol, transport.get_protocol()), on_lost)
+        transport.set_protocol(watch)
+        return watch
+
+    def remove(self) -> None:
+        """Give the transport back to aiohttp's protocol (the connection may serve more requests).
+        After the connection was lost the transport holds no protocol: nothing to give back."""
+        if self._transport.get_protocol() is self:
+            self._transport.set_protocol(self._inner)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self._inner.connection_lost(exc)
+        finally:
+            self._on_lost()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
 
 
 class _Heartbeat:
