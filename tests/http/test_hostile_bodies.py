@@ -191,3 +191,13 @@ async def test_nul_in_a_query_is_400(client: Any, path: str) -> None:
     error = (await response.json())["error"]
     assert error["type"] == "invalid_request"
     assert error["field"] in {"session_id", "query"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/session/%00/stream"), ("POST", "/session/ses_%00/message")]
+)
+async def test_nul_in_a_path_id_is_not_found(client: Any, method: str, path: str) -> None:
+    """No stored id holds a NUL: 404 on every store (PostgreSQL is not asked, it would fail)."""
+    response = await client.request(method, path, json={"content": "hi"})
+    assert response.status == 404
+    assert (await response.json())["error"]["type"] == "not_found"

@@ -1,8 +1,9 @@
 """The SSE routes: a turn's stream, re-attaching to a session's stream, and the global event bus.
 
 A turn belongs to its session, not to the connection: when a client leaves, only its subscription
-closes. With ``handler_cancellation=True`` that shows up as CancelledError (re-raised after the
-subscription is closed); with False as a failed write (``ClientGone``).
+closes, at once. With ``handler_cancellation=True`` that shows up as CancelledError (re-raised after
+the subscription is closed); with False as ``ClientGone`` from the pump, which hears the close from
+the transport, or from a failed write.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from opencode_api.http._keys import METRICS, RUNTIME, SETTINGS, STREAMS
 from opencode_api.http._openapi import RouteSpec, route
 from opencode_api.http._schemas import EventQuery, MessageRequest, SendQuery, StreamQuery
 from opencode_api.http._sse import DONE_FRAME, ClientGone, SSEWriter, json_frame
-from opencode_api.http._validation import read_body, read_query
+from opencode_api.http._validation import path_id, read_body, read_query
 from opencode_api.http._workers import TOPOLOGY, is_internal, merge, remote_bus_frames
 from opencode_api.runtime import OutboxItem, SubscriberLagged
 
@@ -78,7 +79,7 @@ class _TurnFrames:
 )
 async def send_message(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    session_id = request.match_info["id"]
+    session_id = path_id(request)
     query = read_query(request, SendQuery)
     body = await read_body(request, MessageRequest, required=True)
     stream = runtime.send(
@@ -160,7 +161,7 @@ async def _session_items(
 )
 async def session_stream(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    session_id = request.match_info["id"]
+    session_id = path_id(request)
     user_id = user_id_of(request)
     after = _after(request)
     await runtime.get_session(session_id, user_id=user_id)

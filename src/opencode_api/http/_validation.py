@@ -9,7 +9,8 @@ on every store (a 400 ``invalid_request`` naming the field):
   levels; without a bound a 10,000-deep array exhausts the parser's recursion (a RecursionError,
   caught too, since a deep stack can hit it below ``MAX_DEPTH``).
 - A NUL character (``\\u0000``): PostgreSQL text cannot hold one, SQLite can; refusing it everywhere
-  keeps the stores alike. In query strings as well (``session_id`` reaches the store).
+  keeps the stores alike. In query strings as well (``session_id`` reaches the store). A path id
+  holding one names nothing that can exist: ``path_id`` answers 404 without asking the store.
 - A lone UTF-16 surrogate escape (``\\ud800``): valid JSON, but not text (UTF-8 cannot encode it,
   so the store or the LLM client would fail on it far from here).
 - A number of more digits than Python converts to an integer (``sys.get_int_max_str_digits()``).
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
+from opencode_api.actors import NotFoundError
 from opencode_api.http._errors import BadRequestError
 
 M = TypeVar("M", bound=BaseModel)
@@ -74,6 +76,15 @@ def read_query(request: web.Request, model: type[M]) -> M:
             field = name if "\x00" not in name else "query"
             raise BadRequestError(f"{field} contains a NUL character", field=field)
     return model.model_validate(dict(query))
+
+
+def path_id(request: web.Request, kind: str = "session") -> str:
+    """The route's ``{id}``; one with a NUL character is not found (no stored id holds one, and
+    PostgreSQL would fail on it as if it were down)."""
+    ident = request.match_info["id"]
+    if "\x00" in ident:
+        raise NotFoundError(kind, ident.replace("\x00", "\\u0000"))
+    return ident
 
 
 def _parse(raw: bytes) -> Any:
