@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from opencode_api.actors import _model_map
 from opencode_api.store import CompactionState, Message, Session, Store
 
 SUMMARY_PROMPT = (
@@ -55,13 +56,10 @@ async def compaction_status(
 
 def context_window(model: str) -> int | None:
     """The model's context window from LiteLLM's bundled map, or None when it is unknown."""
-    import litellm  # lazily: importing LiteLLM costs ~2 s
-
-    info = litellm.model_cost.get(model) or litellm.model_cost.get(model.split("/", 1)[-1])
-    if not info:
+    try:
+        return _model_map.context_window(model)
+    except _model_map.ModelMapUnavailableError:
         return None
-    value = info.get("max_input_tokens") or info.get("max_tokens")
-    return int(value) if value else None
 
 
 def transcript(messages: list[Message], *, max_tool_chars: int = 2000) -> str:

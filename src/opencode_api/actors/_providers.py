@@ -1,4 +1,5 @@
-"""The provider and model catalogue, built once from LiteLLM's bundled model map (never fetched)."""
+"""The provider and model catalogue, built once from LiteLLM's bundled model map (never fetched),
+and which providers have credentials."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from opencode_api.actors._litellm_client import import_litellm
+from opencode_api.actors._model_map import (
+    ModelMapUnavailableError,
+    model_map,
+    split_model,
+)
 from opencode_api.settings import Settings
 
 
@@ -55,10 +60,6 @@ _PROVIDERS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     "xai": ("xAI", ("XAI_API_KEY",), None),
 }
 
-_COMMON_PREFIXES = frozenset(
-    {*_PROVIDERS, "azure", "bedrock", "vertex_ai", "hosted_vllm", "ollama", "openrouter", "groq"}
-)
-
 _catalogue: dict[str, list[ModelInfo]] | None = None
 _catalogue_lock = threading.Lock()
 
@@ -72,9 +73,12 @@ def _float(value: Any) -> float | None:
 
 
 def _build_catalogue() -> dict[str, list[ModelInfo]]:
-    litellm = import_litellm()
     catalogue: dict[str, list[ModelInfo]] = {provider: [] for provider in _PROVIDERS}
-    for key, info in litellm.model_cost.items():
+    try:
+        entries = model_map().entries
+    except ModelMapUnavailableError:
+        return catalogue
+    for key, info in entries.items():
         provider = info.get("litellm_provider")
         if provider not in catalogue or info.get("mode") != "chat":
             continue
@@ -117,6 +121,21 @@ def _available(provider_id: str, settings: Settings) -> bool:
         # A custom OpenAI-compatible endpoint often needs no key.
         return True
     return any(os.environ.get(name) for name in env)
+
+
+def missing_credentials(
+    provider_id: str, settings: Settings, *, api_key: str | None = None, api_base: str | None = None
+) -> list[str] | None:
+    """The variables to set when a call to ``provider_id`` has no credentials, else None.
+
+    A request's own ``api_key`` counts (and for ``openai`` its own ``api_base``: a custom
+    endpoint often needs no key); providers outside the catalogue are LiteLLM's to judge (None).
+    """
+    if provider_id not in _PROVIDERS or api_key or (provider_id == "openai" and api_base):
+        return None
+    if _available(provider_id, settings):
+        return None
+    return list(_PROVIDERS[provider_id][1])
 
 
 def list_providers(settings: Settings) -> list[ProviderInfo]:
@@ -170,25 +189,17 @@ def resolve_model(
         if model_id.startswith(f"{provider_id}/"):
             return provider_id, model_id[len(provider_id) + 1 :], model_id
         return provider_id, model_id, f"{provider_id}/{model_id}"
-    prefix, _, rest = model_id.partition("/")
-    # Common prefixes need no LiteLLM import (2 s, possibly on the event loop).
-    if rest and prefix in _COMMON_PREFIXES:
-        return prefix, rest, model_id
-    litellm = import_litellm()
-    if rest and prefix in litellm.provider_list:
-        return prefix, rest, model_id
-    try:
-        name, provider, _, _ = litellm.get_llm_provider(model=model_id)
-    except Exception as exc:
-        # LiteLLM's inference misses some bare names its own price map knows (dated Claude
-        # models, for one): the map's provider settles it.
-        info = litellm.model_cost.get(model_id) or {}
-        provider = info.get("litellm_provider")
-        if provider is None and "/" not in model_id:
-            # Retired or future names of the three main families still have an obvious home.
-            family = model_id.split("-", 1)[0].lower()
-            provider = {"claude": "anthropic", "gemini": "gemini", "gpt": "openai"}.get(family)
-        if not isinstance(provider, str) or "/" in model_id:
-            raise ValueError(f"cannot tell the provider of model {model_id!r}") from exc
-        return provider, model_id, f"{provider}/{model_id}"
-    return str(provider), str(name), f"{provider}/{name}"
+    provider, name = split_model(model_id)
+    if not provider and "/" not in model_id:
+        provider = _family(model_id) or ""
+    if not provider:
+        raise ValueError(f"cannot tell the provider of model {model_id!r}")
+    if name != model_id:
+        return provider, name, model_id
+    return provider, model_id, f"{provider}/{model_id}"
+
+
+def _family(model_id: str) -> str | None:
+    """Retired or future names of the three main families still have an obvious home."""
+    family = model_id.split("-", 1)[0].lower()
+    return {"claude": "anthropic", "gemini": "gemini", "gpt": "openai"}.get(family)
