@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     anthropic_api_base: str | None = None
     llm_fast_path: Literal["auto", "off"] = "auto"
     llm_timeout: float = 600.0
+    # A provider stream that sends nothing for this long ends with a timeout (retried), however
+    # long the call may last in all (``llm_timeout``). 0 turns it off.
+    llm_stream_idle_timeout: float = 60.0
     # Load LiteLLM and its tokenizer in a thread at start-up instead of inside the first turn.
     llm_warm_up: bool = True
     # Mark turns left running by a dead process at start-up (off in workers: the parent does it

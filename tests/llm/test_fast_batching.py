@@ -12,7 +12,6 @@ import aiohttp
 from aiohttp.base_protocol import BaseProtocol
 
 from opencode_api.actors import _fast_anthropic, _fast_openai
-from opencode_api.actors._fast_client import DeltaBatch
 from opencode_api.actors._llm import (
     ReasoningDelta,
     StreamEvent,
@@ -20,11 +19,17 @@ from opencode_api.actors._llm import (
     TextDelta,
     ToolCallRequest,
 )
+from opencode_api.actors._stream_events import DeltaBatch
+from opencode_api.actors._stream_watchdog import StreamWatchdog
 
 
 def _reader() -> aiohttp.StreamReader:
     loop = asyncio.get_running_loop()
     return aiohttp.StreamReader(BaseProtocol(loop), 2**16, loop=loop)
+
+
+def _unwatched() -> StreamWatchdog:
+    return StreamWatchdog(None, idle=None, total=None)
 
 
 def _openai(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -42,7 +47,7 @@ def _text_delta(text: str) -> bytes:
 
 async def test_openai_one_event_per_read() -> None:
     reader = _reader()
-    events: AsyncIterator[StreamEvent] = _fast_openai.parse_events(reader, "openai")
+    events: AsyncIterator[StreamEvent] = _fast_openai.parse_events(reader, "openai", _unwatched())
     reader.feed_data(_openai({"role": "assistant", "content": "a"}))
     assert await anext(events) == TextDelta("a")  # alone in its read: streamed as it came
     reader.feed_data(
@@ -67,7 +72,7 @@ async def test_openai_kinds_and_tool_calls_keep_their_order() -> None:
         + b"data: [DONE]\n\n"
     )
     reader.feed_eof()
-    events = [event async for event in _fast_openai.parse_events(reader, "openai")]
+    events = [event async for event in _fast_openai.parse_events(reader, "openai", _unwatched())]
     assert events[:4] == [
         ReasoningDelta("think more"),
         TextDelta("xy"),
@@ -79,7 +84,7 @@ async def test_openai_kinds_and_tool_calls_keep_their_order() -> None:
 
 async def test_anthropic_one_event_per_read() -> None:
     reader = _reader()
-    events = _fast_anthropic.parse_events(reader, "anthropic")
+    events = _fast_anthropic.parse_events(reader, "anthropic", _unwatched())
     reader.feed_data(
         _anthropic("message_start", message={"usage": {"input_tokens": 3, "output_tokens": 1}})
         + _anthropic("content_block_start", index=0, content_block={"type": "text", "text": ""})

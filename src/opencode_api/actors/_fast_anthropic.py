@@ -4,37 +4,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from functools import lru_cache
 from typing import Any
 
 import aiohttp
 
-from opencode_api.actors._fast_client import (
-    DeltaBatch,
-    ToolCallAssembler,
-    error_message_from_body,
-    final_events,
-    sse_data_blocks,
-)
+from opencode_api.actors import _token_count
 from opencode_api.actors._llm import (
     LLMRequest,
     ProviderUnavailableError,
     StreamEvent,
     StreamUsage,
 )
+from opencode_api.actors._model_map import anthropic_max_tokens
+from opencode_api.actors._provider_errors import error_message_from_body
+from opencode_api.actors._stream_events import (
+    DeltaBatch,
+    ToolCallAssembler,
+    final_events,
+    sse_data_blocks,
+)
+from opencode_api.actors._stream_watchdog import StreamWatchdog
 from opencode_api.settings import Settings
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 
 
-@lru_cache(maxsize=256)
 def default_max_tokens(model: str) -> int:
     """Anthropic requires ``max_tokens``; send the model's maximum, as LiteLLM does."""
-    from opencode_api.actors._litellm_client import import_litellm
-
-    litellm = import_litellm()
-    return int(litellm.AnthropicConfig.get_max_tokens_for_model(model))
+    return anthropic_max_tokens(model)
 
 
 def messages_url(api_base: str) -> str:
@@ -167,8 +165,9 @@ def _convert_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def shape_request(
-    request: LLMRequest, model: str, settings: Settings
+    request: LLMRequest, model: str, settings: Settings, *, stream: bool = True
 ) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(url, headers, JSON body) of a Messages API call, streamed or not."""
     api_base = request.api_base or settings.anthropic_api_base or DEFAULT_API_BASE
     api_key = request.api_key or (
         settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
@@ -178,7 +177,7 @@ def shape_request(
         "model": model,
         "messages": messages,
         "max_tokens": request.max_tokens or default_max_tokens(model),
-        "stream": True,
+        "stream": stream,
     }
     if system:
         body["system"] = system
@@ -189,7 +188,7 @@ def shape_request(
     body.update(request.extra)
     headers = {
         "Content-Type": "application/json",
-        "Accept": "text/event-stream",
+        "Accept": "text/event-stream" if stream else "application/json",
         "anthropic-version": ANTHROPIC_VERSION,
     }
     if api_key:
@@ -197,19 +196,30 @@ def shape_request(
     return messages_url(api_base), headers, body
 
 
-def _reasoning_tokens(reported: Any, reasoning: list[str], output_tokens: int) -> int:
-    """Anthropic rarely reports thinking tokens: estimate them from the text, as LiteLLM does."""
+def completion_text(answer: Any) -> str:
+    """The text of a non-streamed answer: its ``text`` content blocks, joined."""
+    blocks = answer.get("content") if isinstance(answer, dict) else None
+    if not isinstance(blocks, list):
+        return ""
+    texts = (block for block in blocks if isinstance(block, dict) and block.get("type") == "text")
+    return "".join(block["text"] for block in texts if isinstance(block.get("text"), str))
+
+
+async def _reasoning_tokens(reported: Any, reasoning: list[str], output_tokens: int) -> int:
+    """Anthropic rarely reports thinking tokens: estimate them from the text, as LiteLLM does
+    (the tokenizer loads in a thread the first time)."""
     if isinstance(reported, int):
         return min(max(0, reported), output_tokens)
     if not reasoning:
         return 0
-    from opencode_api.actors._litellm_client import import_litellm
+    await _token_count.load_encoding()
+    counted = _token_count.count_tokens("".join(reasoning))
+    return max(0, min(counted, output_tokens))
 
-    counted = import_litellm().token_counter(text="".join(reasoning), count_response_tokens=True)
-    return max(0, min(int(counted), output_tokens))
 
-
-async def parse_events(content: aiohttp.StreamReader, provider: str) -> AsyncIterator[StreamEvent]:
+async def parse_events(
+    content: aiohttp.StreamReader, provider: str, watchdog: StreamWatchdog
+) -> AsyncIterator[StreamEvent]:
     """Messages API SSE -> events; tool calls are keyed by their content block index."""
     tools = ToolCallAssembler()
     tool_blocks: dict[int, int] = {}
@@ -220,7 +230,7 @@ async def parse_events(content: aiohttp.StreamReader, provider: str) -> AsyncIte
     thinking_reported: Any = None
     batch = DeltaBatch()
     done = False
-    async for payloads in sse_data_blocks(content):
+    async for payloads in sse_data_blocks(content, watchdog):
         for data in payloads:
             event = json.loads(data)
             kind = event.get("type")
@@ -280,7 +290,7 @@ async def parse_events(content: aiohttp.StreamReader, provider: str) -> AsyncIte
     usage_event = StreamUsage(
         input_tokens=(start_usage.get("input_tokens") or 0) + cache_read + cache_write,
         output_tokens=output_tokens,
-        reasoning_tokens=_reasoning_tokens(thinking_reported, reasoning, output_tokens),
+        reasoning_tokens=await _reasoning_tokens(thinking_reported, reasoning, output_tokens),
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
     )

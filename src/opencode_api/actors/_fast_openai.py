@@ -9,19 +9,20 @@ from typing import Any
 
 import aiohttp
 
-from opencode_api.actors._fast_client import (
-    DeltaBatch,
-    ToolCallAssembler,
-    error_message_from_body,
-    final_events,
-    sse_data_blocks,
-)
 from opencode_api.actors._llm import (
     LLMRequest,
     ProviderUnavailableError,
     StreamEvent,
     StreamUsage,
 )
+from opencode_api.actors._provider_errors import error_message_from_body
+from opencode_api.actors._stream_events import (
+    DeltaBatch,
+    ToolCallAssembler,
+    final_events,
+    sse_data_blocks,
+)
+from opencode_api.actors._stream_watchdog import StreamWatchdog
 from opencode_api.settings import Settings
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
@@ -30,18 +31,16 @@ _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
 
 
 def shape_request(
-    request: LLMRequest, model: str, settings: Settings
+    request: LLMRequest, model: str, settings: Settings, *, stream: bool = True
 ) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(url, headers, JSON body) of a Chat Completions call, streamed with usage or not."""
     api_base = request.api_base or settings.openai_api_base or DEFAULT_API_BASE
     api_key = request.api_key or (
         settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     )
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": request.messages,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
+    body: dict[str, Any] = {"model": model, "messages": request.messages, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
     if request.tools:
         body["tools"] = request.tools
     reasoning_model = _REASONING_MODEL.match(model) is not None
@@ -50,7 +49,10 @@ def shape_request(
     if request.max_tokens is not None:
         body["max_completion_tokens" if reasoning_model else "max_tokens"] = request.max_tokens
     body.update(request.extra)
-    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if stream else "application/json",
+    }
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     return f"{api_base.rstrip('/')}/chat/completions", headers, body
@@ -72,14 +74,25 @@ def usage_from_openai(usage: dict[str, Any]) -> StreamUsage:
     )
 
 
-async def parse_events(content: aiohttp.StreamReader, provider: str) -> AsyncIterator[StreamEvent]:
+def completion_text(answer: Any) -> str:
+    """The text of a non-streamed answer: ``choices[0].message.content``."""
+    choices = answer.get("choices") if isinstance(answer, dict) else None
+    if not choices or not isinstance(choices[0], dict):
+        return ""
+    content = (choices[0].get("message") or {}).get("content")
+    return content if isinstance(content, str) else ""
+
+
+async def parse_events(
+    content: aiohttp.StreamReader, provider: str, watchdog: StreamWatchdog
+) -> AsyncIterator[StreamEvent]:
     """Chat Completions SSE -> events. The hot loop: one ``json.loads`` and a few lookups."""
     tools = ToolCallAssembler()
     batch = DeltaBatch()
     finish: str | None = None
     usage: StreamUsage | None = None
     done = False
-    async for payloads in sse_data_blocks(content):
+    async for payloads in sse_data_blocks(content, watchdog):
         for data in payloads:
             if data == b"[DONE]":
                 done = True

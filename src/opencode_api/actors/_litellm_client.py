@@ -1,4 +1,8 @@
-"""The universal LLM client: every provider LiteLLM knows, streamed into our events."""
+"""The universal LLM client: every provider LiteLLM knows, streamed into our events.
+
+LiteLLM is imported on first use, in a thread (~2 s, ~200 MB: ``ensure_litellm``), never at start-up
+and never on the event loop. Streams end on the same idle and total timeouts as the fast path.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +18,6 @@ from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
 
-from opencode_api.actors._fast_client import (
-    ToolCallAssembler,
-    error_for_status,
-    final_events,
-    is_context_window_error,
-    parse_retry_after,
-)
 from opencode_api.actors._llm import (
     AuthenticationError,
     BadRequestError,
@@ -28,7 +25,6 @@ from opencode_api.actors._llm import (
     LLMError,
     LLMRequest,
     ModelNotFoundError,
-    ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitError,
     ReasoningDelta,
@@ -36,11 +32,21 @@ from opencode_api.actors._llm import (
     StreamUsage,
     TextDelta,
 )
+from opencode_api.actors._provider_errors import (
+    error_for_status,
+    from_transport_error,
+    is_context_window_error,
+    parse_retry_after,
+    timed_out,
+)
+from opencode_api.actors._stream_events import ToolCallAssembler, final_events
+from opencode_api.actors._stream_watchdog import StreamWatchdog
 from opencode_api.settings import Settings
 
 READONLY_WARNING = r".*is using the `ReadOnly` qualifier"
 _import_lock = threading.Lock()
 _litellm: ModuleType | None = None
+_warm = False
 
 
 def import_litellm() -> ModuleType:
@@ -64,14 +70,30 @@ def import_litellm() -> ModuleType:
     return _litellm
 
 
-def warm_up() -> None:
+def warm_up() -> ModuleType:
     """Import LiteLLM and load its tokenizer now (blocking: call it in a thread).
 
     LiteLLM otherwise loads the tokenizer inside the first streamed call, on the event loop,
     stalling every session for seconds.
     """
+    global _warm
     litellm = import_litellm()
-    litellm.token_counter(model="gpt-4o-mini", text="warm up")
+    if not _warm:
+        litellm.token_counter(model="gpt-4o-mini", text="warm up")
+        _warm = True
+    return litellm
+
+
+def litellm_loaded() -> bool:
+    """Whether LiteLLM is imported and warm (``ensure_litellm`` returns at once)."""
+    return _warm
+
+
+async def ensure_litellm() -> ModuleType:
+    """LiteLLM, imported and warmed in a thread the first time (the event loop keeps serving)."""
+    if _warm and _litellm is not None:
+        return _litellm
+    return await asyncio.to_thread(warm_up)
 
 
 def _field(obj: Any, name: str) -> Any:
@@ -117,7 +139,8 @@ def _message_from_json(text: str) -> str | None:
 
 
 def _provider_message(exc: Exception) -> str:
-    """The provider's own error message when the body has one, else LiteLLM's text unwrapped."""
+    """The provider's own error message when the body has one, else LiteLLM's text unwrapped
+    (and stripped of addresses: LiteLLM's own texts may name hosts and objects)."""
     response = getattr(exc, "response", None)
     try:
         text = response.text if response is not None else None
@@ -134,6 +157,10 @@ def _provider_message(exc: Exception) -> str:
             raw = None
         if isinstance(raw, bytes) and (found := _message_from_json(raw.decode(errors="replace"))):
             return found
+    return _scrub(_unwrap(message))
+
+
+def _unwrap(message: str) -> str:
     message = _SUFFIX.sub("", message.strip())
     while (peeled := _PREFIX.sub("", message)) != message:
         message = peeled
@@ -151,27 +178,34 @@ def _retry_after(exc: Exception) -> float | None:
 
 
 def map_litellm_error(exc: Exception, provider: str | None) -> LLMError:
-    """LiteLLM's exception -> our ``LLMError`` tree, carrying the provider's message."""
+    """LiteLLM's exception -> our ``LLMError`` tree.
+
+    A failure below HTTP (found in the exception's causes) gets our own message, as on the fast
+    path; an HTTP error answer keeps the provider's message.
+    """
     import_litellm()
     from litellm import exceptions as litellm
 
+    mid_stream = isinstance(exc, litellm.MidStreamFallbackError)
+    if isinstance(exc, litellm.Timeout) or (
+        isinstance(exc, litellm.MidStreamFallbackError)
+        and isinstance(exc.original_exception, litellm.Timeout)
+    ):
+        return timed_out(provider)
+    transport = from_transport_error(exc, provider, mid_stream=mid_stream)
+    if transport is not None:
+        return transport
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     message = _provider_message(exc)
     kind: type[LLMError]
-    if isinstance(exc, litellm.MidStreamFallbackError) and isinstance(
-        exc.original_exception, litellm.Timeout
-    ):
-        return ProviderTimeoutError(message, status=None, provider=provider)
     if isinstance(exc, litellm.MidStreamFallbackError | litellm.APIConnectionError):
-        # No HTTP status: the connection failed or the stream broke after it started.
+        # No HTTP status: the stream broke after it started (an in-band error event, say).
         return ProviderUnavailableError(message, status=None, provider=provider)
     if isinstance(exc, litellm.RateLimitError):
         kind = RateLimitError
     elif isinstance(exc, litellm.ContextWindowExceededError):
         kind = ContextWindowExceededError
-    elif isinstance(exc, litellm.Timeout):
-        kind = ProviderTimeoutError
     elif isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
         kind = AuthenticationError
     elif isinstance(exc, litellm.NotFoundError):
@@ -180,10 +214,7 @@ def map_litellm_error(exc: Exception, provider: str | None) -> LLMError:
         kind = ContextWindowExceededError if is_context_window_error(message) else BadRequestError
     elif isinstance(
         exc,
-        litellm.ServiceUnavailableError
-        | litellm.InternalServerError
-        | litellm.APIConnectionError
-        | litellm.BadGatewayError,
+        litellm.ServiceUnavailableError | litellm.InternalServerError | litellm.BadGatewayError,
     ):
         kind = ProviderUnavailableError
     elif status is not None:
@@ -191,6 +222,18 @@ def map_litellm_error(exc: Exception, provider: str | None) -> LLMError:
     else:
         kind = LLMError
     return kind(message, status=status, retry_after=_retry_after(exc), provider=provider)
+
+
+# What LiteLLM's own texts may carry that a client must not see: URLs, host:port, object reprs.
+_ADDRESSES = re.compile(
+    r"https?://\S+|<[^<>]* object at 0x[0-9a-f]+>|\b[\w.-]+\.[a-z]{2,}:\d+\b"
+    r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b|\[[0-9a-f:]+\](?::\d+)?|\blocalhost(?::\d+)?\b",
+    re.IGNORECASE,
+)
+
+
+def _scrub(message: str) -> str:
+    return _ADDRESSES.sub("<address>", message)
 
 
 class LiteLLMClient:
@@ -248,59 +291,75 @@ class LiteLLMClient:
         return self._stream(request)
 
     async def _stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
-        litellm = import_litellm()
+        litellm = await ensure_litellm()
         provider = self._provider(request.model)
         kwargs = self._kwargs(request)
-        try:
-            response = await litellm.acompletion(
-                stream=True, stream_options={"include_usage": True}, **kwargs
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            raise map_litellm_error(exc, provider) from exc
+        settings = self._settings
+        watchdog = StreamWatchdog(
+            provider,
+            idle=settings.llm_stream_idle_timeout,
+            total=request.timeout or settings.llm_timeout,
+        )
+        response: Any = None
         tools = ToolCallAssembler()
         finish: str | None = None
         usage: StreamUsage | None = None
         try:
-            async for chunk in response:
-                raw_usage = getattr(chunk, "usage", None)
-                if raw_usage:
-                    usage = usage_from_litellm(raw_usage)
-                if not chunk.choices:
-                    continue
-                choice = chunk.choices[0]
-                delta = choice.delta
-                if delta is not None:
-                    reasoning = getattr(delta, "reasoning_content", None)
-                    if reasoning:
-                        yield ReasoningDelta(reasoning)
-                    if delta.content:
-                        yield TextDelta(delta.content)
-                    for call in delta.tool_calls or ():
-                        index = call.index or 0
-                        function = call.function
-                        name = function.name if function is not None else None
-                        if call.id or name:
-                            tools.start(index, call.id, name)
-                        if function is not None and function.arguments:
-                            tools.add_arguments(index, function.arguments)
-                if choice.finish_reason:
-                    finish = choice.finish_reason
-        except asyncio.CancelledError:
-            raise
+            with watchdog:
+                try:
+                    watchdog.wait()
+                    response = await litellm.acompletion(
+                        stream=True, stream_options={"include_usage": True}, **kwargs
+                    )
+                    watchdog.done()
+                    stream = aiter(response)
+                    while True:
+                        watchdog.wait()
+                        try:
+                            chunk = await anext(stream)
+                        except StopAsyncIteration:
+                            break
+                        watchdog.done()
+                        raw_usage = getattr(chunk, "usage", None)
+                        if raw_usage:
+                            usage = usage_from_litellm(raw_usage)
+                        if not chunk.choices:
+                            continue
+                        choice = chunk.choices[0]
+                        delta = choice.delta
+                        if delta is not None:
+                            reasoning = getattr(delta, "reasoning_content", None)
+                            if reasoning:
+                                yield ReasoningDelta(reasoning)
+                            if delta.content:
+                                yield TextDelta(delta.content)
+                            for call in delta.tool_calls or ():
+                                index = call.index or 0
+                                function = call.function
+                                name = function.name if function is not None else None
+                                if call.id or name:
+                                    tools.start(index, call.id, name)
+                                if function is not None and function.arguments:
+                                    tools.add_arguments(index, function.arguments)
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+                except asyncio.CancelledError:
+                    if watchdog.expired():
+                        raise watchdog.error() from None
+                    raise
         except LLMError:
             raise
         except Exception as exc:
             raise map_litellm_error(exc, provider) from exc
         finally:
             # Breaking out of the iteration leaves the upstream streaming: close it explicitly.
-            await response.aclose()
+            if response is not None:
+                await response.aclose()
         for event in final_events(tools, finish, usage):
             yield event
 
     async def complete(self, request: LLMRequest) -> str:
-        litellm = import_litellm()
+        litellm = await ensure_litellm()
         try:
             response = await litellm.acompletion(stream=False, **self._kwargs(request))
         except asyncio.CancelledError:

@@ -6,7 +6,6 @@ plain data: records from the store, events from the outbox.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -154,9 +153,11 @@ class Runtime:
 
     async def start(self) -> None:
         if self.settings.llm_warm_up:
-            from opencode_api.actors._litellm_client import warm_up
+            from opencode_api.actors._llm_router import RoutingLLMClient
 
-            await asyncio.to_thread(warm_up)
+            # In the background and only when the default model needs LiteLLM (2 s, ~200 MB).
+            if isinstance(self.llm, RoutingLLMClient):
+                self.llm.start_warm_up()
         await self.lease.start(recover=self.settings.mark_interrupted_on_start)
         await self.supervisor.start()
         self._started = True

@@ -96,8 +96,8 @@ def create_app(
     app.on_response_prepare.append(_on_prepare)
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
-        # Importing LiteLLM and building the model catalogue blocks for seconds: do it in a
-        # thread now rather than on the event loop inside the first turn.
+        # Loading the model map and building the catalogue blocks for ~0.1 s (LiteLLM is not
+        # imported): do it in a thread now rather than on the event loop inside the first turn.
         await asyncio.to_thread(list_providers, settings)
         if runtime is not None:
             app[RUNTIME] = runtime
