@@ -1,5 +1,5 @@
 """The command line: ``opencode-api serve [--host --port --reload]`` (the default command) and
-``opencode-api bench`` (load testing, see BENCHMARKS.md).
+``opencode-api bench`` (load testing, see BENCHMARKS.md); ``opencode-api --version``.
 
 Also ``python -m opencode_api``. Subcommands are argparse subparsers so others can be added.
 """
@@ -8,25 +8,76 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from opencode_api._version import __version__
+
+if TYPE_CHECKING:
+    from opencode_api.http._listen import ListenError
+
+_SERVE_DESCRIPTION = """\
+Run the HTTP API server until SIGTERM or SIGINT (Ctrl-C), which give running turns
+SHUTDOWN_GRACE seconds to finish. Swagger UI is at /docs, ReDoc at /redoc, the OpenAPI
+document at /openapi.json."""
+
+# What a remedy for a failed bind looks like, by errno.
+_LISTEN_HINTS = {
+    errno.EADDRINUSE: "set PORT or --port",
+    errno.EACCES: "ports below 1024 need privileges: set PORT or --port",
+    errno.EADDRNOTAVAIL: "not an address of this machine: set HOST or --host",
+}
+
+
+def _serve_epilog() -> str:
+    from opencode_api.settings import Settings
+
+    fields = Settings.model_fields
+    database = Settings.model_construct().resolved_database_url()
+    return f"""\
+environment (also read from .env; --host and --port override HOST and PORT):
+  HOST, PORT                 interface and port (default {fields["host"].default}, \
+{fields["port"].default})
+  DATABASE_URL               sqlite:///path or postgresql://...
+                             (default {database})
+  DEFAULT_MODEL              LiteLLM model string (default {fields["default_model"].default})
+  OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY
+                             provider API keys
+  OPENAI_API_BASE            an OpenAI-compatible endpoint (proxy, local model)
+  OPENCODE_SERVER_PASSWORD   HTTP Basic password for every route but /health
+  LOG_LEVEL, LOG_FORMAT      default {fields["log_level"].default} and \
+{fields["log_format"].default} (or console)
+  WORKERS                    processes sharing the port (default \
+{fields["workers"].default})
+
+Every variable: README.md, section "Environment variables"."""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opencode-api",
         description="An actor-based LLM agent API server (REST and SSE).",
+        epilog="The environment variables: opencode-api serve --help.",
     )
+    parser.add_argument("--version", action="version", version=f"opencode-api {__version__}")
     # `serve` is the default command, so its options are accepted without it too.
     _serve_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = sub.add_parser("serve", help="run the HTTP server (the default)")
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP server (the default)",
+        description=_SERVE_DESCRIPTION,
+        epilog=_serve_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _serve_arguments(serve)
     from opencode_api.bench import add_parser as add_bench_parser
 
@@ -61,10 +112,8 @@ def serve(
     if int(os.environ.get("WORKERS", "1")) > 1 and "WORKER_SOCKET_DIR" not in os.environ:
         return _run_workers(host, port, int(os.environ["WORKERS"]))
 
-    from aiohttp import web
-
     from opencode_api._logging import configure_logging
-    from opencode_api.http import create_app
+    from opencode_api.http._listen import ListenError, bind_sockets
     from opencode_api.settings import Settings
 
     settings = Settings()
@@ -73,13 +122,37 @@ def serve(
     if port is not None:
         settings = settings.model_copy(update={"port": port})
     configure_logging(settings.log_level, settings.log_format)
+    # The port is bound before anything starts: a taken port fails at once, before the runtime
+    # opens the database (where it would mark the running turns of the server holding the port
+    # as interrupted) and before seconds of start-up. Bound, not listening: until the app is
+    # ready, connections are refused as before.
+    try:
+        bound = bind_sockets(settings.host, settings.port, reuse_port=settings.workers > 1)
+    except ListenError as exc:
+        return _cannot_listen(exc)
+    try:
+        _serve_on(settings, bound)
+    except ListenError as exc:  # a site failed after start-up; the app's cleanup has run
+        return _cannot_listen(exc)
+    finally:
+        for sock in bound:
+            sock.close()  # a no-op for those the site has closed
+    return 0
+
+
+def _serve_on(settings: Any, bound: list[socket.socket]) -> None:
+    """Serve the app on the bound TCP sockets (and a worker's Unix socket) until a signal."""
+    from aiohttp import web
+
+    from opencode_api.http import create_app
+
     loop = _new_loop()
     app = create_app(settings)
-    socket: str | None = None
+    unix_socket: str | None = None
     if settings.workers > 1 and settings.worker_socket_dir is not None:
         from opencode_api.http._workers import socket_path
 
-        socket = str(socket_path(Path(settings.worker_socket_dir), settings.worker_index))
+        unix_socket = str(socket_path(Path(settings.worker_socket_dir), settings.worker_index))
     from opencode_api.http._listen import BatchAcceptSite, SiteFactory, serve_app
 
     # Workers share the public port (the kernel spreads connections) and each has its own Unix
@@ -93,13 +166,15 @@ def serve(
             settings.port,
             backlog=settings.listen_backlog,
             reuse_port=settings.workers > 1,
+            sockets=bound,
         )
     ]
-    if socket is not None:
-        unix_path = socket
+    if unix_socket is not None:
+        unix_path = unix_socket
         sites.append(
             lambda runner: web.UnixSite(runner, unix_path, backlog=settings.listen_backlog)
         )
+    port = bound[0].getsockname()[1]  # with PORT=0, the one the system chose
     serve_app(
         app,
         sites,
@@ -107,12 +182,28 @@ def serve(
         shutdown_timeout=settings.shutdown_grace + 5.0,
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
         # The readiness line, once every site listens (supervisors and tests wait for it).
-        on_listening=lambda: _listening(settings),
+        on_listening=lambda: _listening(settings, port),
     )
-    return 0
 
 
-def _listening(settings: Any) -> None:
+def _cannot_listen(exc: ListenError) -> int:
+    """One line on stderr, not a traceback: the address, the reason, and what to change."""
+    unknown_host = isinstance(exc.__cause__, socket.gaierror)
+    hint = "set HOST or --host" if unknown_host else _LISTEN_HINTS.get(exc.errno or 0)
+    print(f"opencode-api: {exc}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+    return 1
+
+
+def public_url(host: str, port: int) -> str:
+    """The server's URL for a browser on this machine: ``localhost`` for every interface."""
+    from yarl import URL
+
+    if host in ("", "0.0.0.0", "::"):
+        host = "localhost"
+    return str(URL.build(scheme="http", host=host, port=port))
+
+
+def _listening(settings: Any, port: int) -> None:
     import gc
 
     import structlog
@@ -123,10 +214,13 @@ def _listening(settings: Any) -> None:
     gc.collect()
     gc.freeze()
 
+    url = public_url(settings.host, port)
     structlog.get_logger("opencode_api.server").info(
         "server listening",
+        url=url,
+        docs=f"{url}/docs",
         host=settings.host,
-        port=settings.port,
+        port=port,
         worker=settings.worker_index if settings.workers > 1 else None,
     )
 
@@ -136,11 +230,23 @@ def _run_workers(host: str | None, port: int | None, count: int) -> int:
     import signal
     import tempfile
 
+    from opencode_api.http._listen import ListenError, bind_sockets
     from opencode_api.settings import Settings
 
+    settings = Settings()
+    # A port another server holds fails here, in one line rather than one per worker, and
+    # before that server's running turns are marked below.
+    try:
+        probe = bind_sockets(
+            settings.host if host is None else host, settings.port if port is None else port
+        )
+    except ListenError as exc:
+        return _cannot_listen(exc)
+    for sock in probe:
+        sock.close()
     # Turns left running by a dead server are marked once, here, before any worker serves:
     # a worker starting later must not mark the live turns of one already serving.
-    asyncio.run(_mark_interrupted(Settings()))
+    asyncio.run(_mark_interrupted(settings))
     socket_dir = tempfile.mkdtemp(prefix="opencode-workers-")
     env = {
         **os.environ,

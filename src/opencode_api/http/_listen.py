@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import errno
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -29,15 +29,40 @@ _RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _RESUME_AFTER = 1.0
 
 
-def listening_sockets(
-    host: str | None, port: int, *, backlog: int, reuse_port: bool = False
-) -> list[socket.socket]:
-    """Non-blocking TCP sockets listening on every address ``host`` resolves to, as asyncio's
-    ``create_server`` binds them (``localhost``: 127.0.0.1 and ::1; None: every interface)."""
-    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+class ListenError(OSError):
+    """A site could not bind or listen (port in use, no permission, no such address or host).
+
+    An ``OSError`` with the original ``errno``; its message names the address:
+    ``cannot listen on 0.0.0.0:7860: address already in use``.
+    """
+
+    def __init__(self, address: str, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.address = address
+
+    def __str__(self) -> str:
+        return f"cannot listen on {self.address}: {str(self.strerror).lower()}"
+
+
+def tcp_address(host: str | None, port: int) -> str:
+    """``host:port`` as people write it (``[::1]:7860``); no host is every interface."""
+    host = host or "0.0.0.0"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bind_sockets(host: str | None, port: int, *, reuse_port: bool = False) -> list[socket.socket]:
+    """TCP sockets bound, not yet listening, to every address ``host`` resolves to, as asyncio's
+    ``create_server`` binds them (``localhost``: 127.0.0.1 and ::1; None: every interface).
+
+    Until they listen, connections to them are refused, as to a closed port. Raises
+    ``ListenError`` (nothing left open) when the host does not resolve or an address is taken.
+    """
     sockets: list[socket.socket] = []
     seen: set[tuple[int, Any]] = set()
     try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
         for family, kind, proto, _, address in infos:
             if (family, address) in seen:
                 continue
@@ -51,13 +76,39 @@ def listening_sockets(
                 # IPv4 gets its own socket when the host has an IPv4 address (asyncio does this).
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
-            sock.listen(backlog)
-            sock.setblocking(False)
+    except OSError as exc:  # socket.gaierror (an unknown host) included
+        _close(sockets)
+        raise ListenError(tcp_address(host, port), exc) from exc
     except BaseException:
-        for sock in sockets:
-            sock.close()
+        _close(sockets)
         raise
     return sockets
+
+
+def listen(sockets: Sequence[socket.socket], *, backlog: int, address: str) -> None:
+    """Bound sockets made listening and non-blocking; on failure all are closed (ListenError)."""
+    try:
+        for sock in sockets:
+            sock.listen(backlog)
+            sock.setblocking(False)
+    except OSError as exc:
+        _close(sockets)
+        raise ListenError(address, exc) from exc
+
+
+def listening_sockets(
+    host: str | None, port: int, *, backlog: int, reuse_port: bool = False
+) -> list[socket.socket]:
+    """Non-blocking TCP sockets listening on every address ``host`` resolves to (see
+    ``bind_sockets``)."""
+    sockets = bind_sockets(host, port, reuse_port=reuse_port)
+    listen(sockets, backlog=backlog, address=tcp_address(host, port))
+    return sockets
+
+
+def _close(sockets: Sequence[socket.socket]) -> None:
+    for sock in sockets:
+        sock.close()
 
 
 class _Acceptor:
@@ -137,9 +188,15 @@ class _Acceptor:
 
 
 class BatchAcceptSite(web.BaseSite):
-    """``web.TCPSite`` with batched accepts (see the module docstring)."""
+    """``web.TCPSite`` with batched accepts (see the module docstring).
 
-    __slots__ = ("_bound_port", "_host", "_port", "_reuse_port")
+    ``sockets``, from ``bind_sockets``, are the site's to listen on and close (a server binds
+    its port before its start-up, so that a taken port fails before anything has started);
+    without them the site binds ``host`` and ``port`` when it starts. Failures raise
+    ``ListenError``.
+    """
+
+    __slots__ = ("_bound", "_bound_port", "_host", "_port", "_reuse_port")
 
     def __init__(
         self,
@@ -149,12 +206,14 @@ class BatchAcceptSite(web.BaseSite):
         *,
         backlog: int = 128,
         reuse_port: bool = False,
+        sockets: Sequence[socket.socket] | None = None,
     ) -> None:
         super().__init__(runner, backlog=backlog)
         self._host = host
         self._port = port
         self._reuse_port = reuse_port
-        self._bound_port: int | None = None
+        self._bound = list(sockets) if sockets else None
+        self._bound_port: int | None = self._bound[0].getsockname()[1] if self._bound else None
 
     @property
     def port(self) -> int:
@@ -168,9 +227,11 @@ class BatchAcceptSite(web.BaseSite):
         await super().start()
         server = self._runner.server
         assert server is not None
-        sockets = listening_sockets(
-            self._host, self._port, backlog=self._backlog, reuse_port=self._reuse_port
+        sockets = self._bound or bind_sockets(
+            self._host, self._port, reuse_port=self._reuse_port
         )
+        self._bound = None
+        listen(sockets, backlog=self._backlog, address=tcp_address(self._host, self._port))
         self._bound_port = sockets[0].getsockname()[1]
         acceptor = _Acceptor(asyncio.get_running_loop(), sockets, server, self._backlog)
         self._server = acceptor  # type: ignore[assignment]  # aiohttp uses close() and .sockets
@@ -190,6 +251,8 @@ def serve_app(
 ) -> None:
     """Run ``app`` on ``loop`` until SIGINT/SIGTERM, then shut down as ``web.run_app`` does:
     stop the sites, run the app's cleanup (draining turns), cancel what is left, close the loop.
+
+    A site that cannot listen raises ``ListenError`` once the app's cleanup has run.
     """
 
     async def main() -> None:
@@ -199,7 +262,13 @@ def serve_app(
         await runner.setup()
         try:
             for make_site in sites:
-                await make_site(runner).start()
+                site = make_site(runner)
+                try:
+                    await site.start()
+                except ListenError:
+                    raise
+                except OSError as exc:  # aiohttp's own sites (a Unix socket)
+                    raise ListenError(_site_address(site), exc) from exc
             if on_listening is not None:
                 on_listening()
             await asyncio.Event().wait()  # until a signal raises GracefulExit
@@ -221,6 +290,12 @@ def serve_app(
             _cancel_all(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+
+
+def _site_address(site: web.BaseSite) -> str:
+    if isinstance(site, web.UnixSite):
+        return site.name.removeprefix("http://unix:").removesuffix(":")  # the socket's path
+    return site.name
 
 
 def _run_to_end(loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
