@@ -120,17 +120,15 @@ async def test_assets_need_the_server_password_and_nothing_else(
 def chromium() -> str:
     """Debian's chromium; skips when it (or Playwright) is missing, fails instead under CI."""
     path = shutil.which("chromium")
-    missing = (
-        "chromium is not installed (apt-get install chromium)" if path is None
-        else "playwright is not installed (pip install -e '.[dev]')"
-        if async_playwright is None else None
-    )
-    if missing is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing}: CI must render the documentation pages")
-        pytest.skip(missing)
-    assert path is not None
-    return path
+    if path is None:
+        missing = "chromium is not installed (apt-get install chromium)"
+    elif async_playwright is None:
+        missing = "playwright is not installed (pip install -e '.[dev]')"
+    else:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{missing}: CI must render the documentation pages")
+    pytest.skip(missing)
 
 
 @pytest.fixture
