@@ -1,4 +1,4 @@
-"""Bodies and queries no store can take answer 400 ``invalid_request`` naming the field, the same
+"""Bodies no store can take answer 400 ``invalid_request`` naming the field (queries 422), the same
 on SQLite and PostgreSQL, and nothing of them is stored: deep nesting, NUL characters, lone
 surrogates, text that is not UTF-8, numbers too long to read."""
 
@@ -185,9 +185,10 @@ async def test_nul_in_a_question_reply_is_400_and_the_question_stays_pending(
     "path",
     ["/event?session_id=%00", "/question?session_id=ses_%00", "/session?limit=1&x%00=1"],
 )
-async def test_nul_in_a_query_is_400(client: Any, path: str) -> None:
+async def test_nul_in_a_query_is_422(client: Any, path: str) -> None:
+    """As any query parameter that fails validation."""
     response = await client.get(path)
-    assert response.status == 400
+    assert response.status == 422
     error = (await response.json())["error"]
     assert error["type"] == "invalid_request"
     assert error["field"] in {"session_id", "query"}

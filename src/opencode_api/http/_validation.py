@@ -1,7 +1,7 @@
 """Request bodies and query strings parsed into the pydantic models of ``_schemas``.
 
 What no store or model can take is refused here, before any of it reaches the runtime, the same way
-on every store (a 400 ``invalid_request`` naming the field):
+on every store (a 400 ``invalid_request`` naming the field, unless said otherwise):
 
 - A body that is not UTF-8 (JSON between systems must be, RFC 8259 section 8.1). Decoding strictly
   also refuses the UTF-8-like encodings of surrogates that a lenient decoder lets through.
@@ -9,8 +9,9 @@ on every store (a 400 ``invalid_request`` naming the field):
   levels; without a bound a 10,000-deep array exhausts the parser's recursion (a RecursionError,
   caught too, since a deep stack can hit it below ``MAX_DEPTH``).
 - A NUL character (``\\u0000``): PostgreSQL text cannot hold one, SQLite can; refusing it everywhere
-  keeps the stores alike. In query strings as well (``session_id`` reaches the store). A path id
-  holding one names nothing that can exist: ``path_id`` answers 404 without asking the store.
+  keeps the stores alike. In query strings as well (``session_id`` reaches the store), as a 422
+  like any other query parameter that fails validation. A path id holding one names nothing that
+  can exist: ``path_id`` answers 404 without asking the store.
 - A lone UTF-16 surrogate escape (``\\ud800``): valid JSON, but not text (UTF-8 cannot encode it,
   so the store or the LLM client would fail on it far from here).
 - A number of more digits than Python converts to an integer (``sys.get_int_max_str_digits()``).
@@ -27,7 +28,8 @@ import re
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
 from opencode_api.actors import NotFoundError
 from opencode_api.http._errors import BadRequestError
@@ -69,12 +71,16 @@ async def read_body(request: web.Request, model: type[M], *, required: bool = Fa
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
-    """The query string as ``model``; a NUL character in a name or value is a 400."""
+    """The query string as ``model``. A NUL character in a name or value fails validation like
+    any bad parameter (422, naming it)."""
     query = request.query
     for name, value in query.items():
         if "\x00" in name or "\x00" in value:
             field = name if "\x00" not in name else "query"
-            raise BadRequestError(f"{field} contains a NUL character", field=field)
+            error = PydanticCustomError("nul_character", "must not contain a NUL character")
+            raise ValidationError.from_exception_data(
+                model.__name__, [{"type": error, "loc": (field,), "input": value}]
+            )
     return model.model_validate(dict(query))
 
 
