@@ -358,3 +358,72 @@ async def test_connection_refused(
         request = LLMRequest(model="openai/gpt-4o-mini", messages=[], api_base=base, api_key="k")
         outcome = await _run(client, request)
         assert type(outcome.error) is ProviderUnavailableError
+
+
+# -- non-streamed completions (titles, compaction) ------------------------------------------------
+
+COMPLETIONS = {
+    "text": Reply(text="A short title", usage=Usage(12, 3)),
+    "reasoning": Reply(reasoning="think it over", text="Yes.", usage=Usage(20, 9)),
+    "tool_call_only": Reply(tool_calls=[ToolCall("todoread", {})], usage=Usage(5, 4)),
+    "empty": Reply(usage=Usage(5, 0)),
+}
+
+
+async def _complete(client: Client, request: LLMRequest) -> str | LLMError:
+    try:
+        return await client.complete(request)
+    except LLMError as exc:
+        return exc
+
+
+@pytest.mark.parametrize("scenario", list(COMPLETIONS))
+async def test_same_completion(
+    scenario: str,
+    fake: FakeProviderServer,
+    fast_client: FastLLMClient,
+    litellm_client: LiteLLMClient,
+) -> None:
+    reply = COMPLETIONS[scenario]
+    fake.enqueue(reply, reply)
+    via_litellm = await _complete(litellm_client, _request(fake, max_tokens=64))
+    via_fast = await _complete(fast_client, _request(fake, max_tokens=64))
+    assert via_fast == via_litellm == "".join(reply.text_chunks)
+    for sent in fake.requests:
+        assert not sent.get("stream")
+    via_litellm_body, via_fast_body = fake.requests
+    for key in ("model", "messages", "max_tokens"):
+        assert via_fast_body[key] == via_litellm_body[key], key
+
+
+async def test_anthropic_completion_default_max_tokens(
+    anthropic_fake: FakeAnthropicServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
+) -> None:
+    clients: tuple[Client, ...] = (litellm_client, fast_client)
+    for client in clients:
+        anthropic_fake.enqueue(Reply(text="summary"))
+        request = _request(anthropic_fake)
+        request.messages = [{"role": "system", "content": "be brief"}, *request.messages]
+        assert await client.complete(request) == "summary"
+    via_litellm, via_fast = anthropic_fake.requests
+    assert via_fast["max_tokens"] == via_litellm["max_tokens"] > 0
+    assert via_litellm["system"] == [{"type": "text", "text": via_fast["system"]}]
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+async def test_same_completion_errors(
+    case: str, fake: FakeProviderServer, fast_client: FastLLMClient, litellm_client: LiteLLMClient
+) -> None:
+    reply, kind, status, retry_after = ERRORS[case]
+    fake.enqueue(reply, reply)
+    outcomes = [
+        await _complete(litellm_client, _request(fake)),
+        await _complete(fast_client, _request(fake)),
+    ]
+    for outcome in outcomes:
+        assert type(outcome) is kind
+        assert isinstance(outcome, LLMError)
+        assert outcome.status == status
+        assert outcome.retry_after == retry_after
+        assert outcome.message == reply.error_message
+    assert len(fake.requests) == 2

@@ -35,6 +35,9 @@ def test_supports(model: str, fast: bool) -> None:
 def test_provider_of() -> None:
     assert provider_of("openai/gpt-4o") == ("openai", "gpt-4o")
     assert provider_of("claude-haiku-4-5") == ("anthropic", "claude-haiku-4-5")
+    assert provider_of("hosted_vllm/llama") == ("hosted_vllm", "llama")
+    assert provider_of("gemini-2.5-flash") == ("vertex_ai", "gemini-2.5-flash")  # as LiteLLM
+    assert provider_of("no-such-model") == ("", "no-such-model")
 
 
 @pytest.mark.parametrize("fast_path", ["auto", "off"])
@@ -58,9 +61,11 @@ async def test_router_streams_through_the_chosen_client(
     assert agent.startswith("Python/") is (fast_path == "auto")
 
 
-async def test_complete_via_litellm(
-    openai_fake: FakeLLMServer, anthropic_fake: FakeAnthropicServer, settings: Settings
+@pytest.mark.parametrize("fast_path", ["auto", "off"])
+async def test_complete_routes_like_stream(
+    fast_path: str, openai_fake: FakeLLMServer, anthropic_fake: FakeAnthropicServer
 ) -> None:
+    settings = Settings(_env_file=None, llm_fast_path=fast_path)  # type: ignore[call-arg]
     client = RoutingLLMClient(settings)
     openai_fake.enqueue(Reply(text="Short title"))
     anthropic_fake.enqueue(Reply(text="A summary."))
@@ -81,6 +86,12 @@ async def test_complete_via_litellm(
         await client.aclose()
     assert (title, summary) == ("Short title", "A summary.")
     assert openai_fake.requests[0].get("stream") in (None, False)
+    assert anthropic_fake.requests[0].get("stream") in (None, False)
+    # One request each, on the fast path's aiohttp session (aiohttp's User-Agent) when auto.
+    for fake in (openai_fake, anthropic_fake):
+        assert len(fake.requests) == 1
+        agent = fake.request_headers[0].get("User-Agent", "")
+        assert agent.startswith("Python/") is (fast_path == "auto"), agent
 
 
 @pytest.mark.parametrize("kind", [FastLLMClient, LiteLLMClient])

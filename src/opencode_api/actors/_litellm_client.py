@@ -157,7 +157,9 @@ def _provider_message(exc: Exception) -> str:
             raw = None
         if isinstance(raw, bytes) and (found := _message_from_json(raw.decode(errors="replace"))):
             return found
-    return _scrub(_unwrap(message))
+    message = _unwrap(message)
+    # Some routes (Anthropic's non-streamed one) give the provider's error body as the text.
+    return _message_from_json(message) or _scrub(message)
 
 
 def _unwrap(message: str) -> str:
