@@ -263,3 +263,24 @@ async def test_anthropic_shaping_matches_litellm(
         {k: t[k] for k in ("name", "description", "input_schema")} for t in via_litellm["tools"]
     ] == via_fast["tools"]
     assert via_litellm["system"] == [{"type": "text", "text": via_fast["system"]}]
+
+
+async def test_warm_up_only_when_the_default_model_needs_litellm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opencode_api.actors import _litellm_client, _llm_router
+
+    monkeypatch.setattr(_litellm_client, "_warm", False)  # as in a fresh process
+    calls: list[str] = []
+    monkeypatch.setattr(_llm_router, "warm_up", lambda: calls.append("warm"))
+    fast = RoutingLLMClient(Settings(_env_file=None))  # type: ignore[call-arg]
+    fast.start_warm_up()
+    assert fast._warm_up is None
+    await fast.aclose()
+    for values in ({"llm_fast_path": "off"}, {"default_model": "gemini/gemini-2.5-flash"}):
+        router = RoutingLLMClient(Settings(_env_file=None, **values))  # type: ignore[arg-type]
+        router.start_warm_up()
+        assert router._warm_up is not None
+        await router._warm_up
+        await router.aclose()
+    assert calls == ["warm", "warm"]
