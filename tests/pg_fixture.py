@@ -90,16 +90,28 @@ class TempPostgres:
             "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync",
         )  # fmt: skip
         self.port = _free_port()
+        self.resume()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return self.url
+
+    def pause(self) -> None:
+        """Stop the server (fast shutdown: clients are disconnected), keeping its data."""
+        self._run(
+            os.path.join(self.bin_dir, "pg_ctl"),
+            "-D", os.path.join(self.dir, "data"), "-m", "fast", "-w", "stop",
+        )  # fmt: skip
+
+    def resume(self) -> None:
+        """Start the paused server again on the same port and data."""
         options = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
         )
         self._run(
             os.path.join(self.bin_dir, "pg_ctl"),
-            "-D", data, "-o", options, "-l", os.path.join(self.dir, "server.log"), "-w", "start",
+            "-D", os.path.join(self.dir, "data"), "-o", options,
+            "-l", os.path.join(self.dir, "server.log"), "-w", "start",
         )  # fmt: skip
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        return self.url
 
     def stop(self) -> None:
         if not self.dir:

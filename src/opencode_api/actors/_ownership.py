@@ -23,10 +23,16 @@ from opencode_api.store._models import utcnow
 log = structlog.get_logger("opencode_api.runtime")
 
 
-def _alive(pid: int) -> bool:
+# Owners of this process that are open: several runtimes may share a process (embedding, tests).
+_OPEN_HERE: set[str] = set()
+
+
+def _alive(owner: Owner) -> bool:
+    pid = owner.pid
     if pid == os.getpid():
-        # Another owner with our pid is an earlier incarnation (a container's pid 1, say).
-        return False
+        # An owner with our pid that is not one of ours is an earlier incarnation (a container's
+        # pid 1, say).
+        return owner.id in _OPEN_HERE
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -49,6 +55,7 @@ class TurnLease:
 
     async def start(self, *, recover: bool) -> None:
         await self._store.claim_turns(self.owner)
+        _OPEN_HERE.add(self.owner.id)
         if recover:
             marked = await self.recover()
             if marked:
@@ -59,7 +66,7 @@ class TurnLease:
         """Mark the turns of owners that are gone; returns how many were marked."""
         owners = await self._store.list_owners()
         me = self.owner
-        dead = [o.id for o in owners if o.id != me.id and o.host == me.host and not _alive(o.pid)]
+        dead = [o.id for o in owners if o.id != me.id and o.host == me.host and not _alive(o)]
         await self._store.drop_owners(dead)
         return await self._store.mark_interrupted(
             live_since=utcnow() - timedelta(seconds=self._ttl)
@@ -79,6 +86,7 @@ class TurnLease:
                 log.warning("marked orphaned turns of a stopped process", count=marked)
 
     async def close(self) -> None:
+        _OPEN_HERE.discard(self.owner.id)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

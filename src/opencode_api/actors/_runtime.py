@@ -15,10 +15,12 @@ from typing import Any, Literal
 import structlog
 
 from opencode_api.actors._compaction import CompactionStatus, compaction_status
+from opencode_api.actors._deferred import Write
 from opencode_api.actors._errors import (
     InvalidRequestError,
     NotFoundError,
     SessionBusyError,
+    client_error,
 )
 from opencode_api.actors._events import BusEvent
 from opencode_api.actors._ids import new_id
@@ -400,14 +402,19 @@ class Runtime:
         except BaseException as exc:
             subscription.close()
             self._forget_pending_turn(session_id)
-            if reservation is not None:
-                await self.store.release_usage(reservation)
+            # The message may be stored although the store reported a failure (the connection
+            # died after the commit): whatever happened, it must not stay queued. Through
+            # DeferredWrites, so a store that is down gets these once it is back.
+            store = self.store
+            error = client_error(exc)
             if isinstance(exc, MailboxFull):
-                await self.store.set_message_status(
-                    user_message.id,
-                    "error",
-                    error={"type": "mailbox_full", "message": str(exc)},
-                )
+                error = {"type": "mailbox_full", "message": str(exc)}
+            cleanup: list[Write] = [
+                lambda: store.set_message_status(user_message.id, "error", error=error)
+            ]
+            if reservation is not None:
+                cleanup.append(lambda: store.release_usage(reservation))
+            await self._deps.writes.run(f"refused turn {user_message.id}", cleanup)
             raise
         self._publish(
             "message.created", session_id, user_id, lambda: {"info": _jsonable(user_message)}

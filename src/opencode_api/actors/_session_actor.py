@@ -344,6 +344,11 @@ class SessionActor(Actor):
             writes.append(
                 lambda: store.set_message_status(msg.user_message_id, user_status, error=error)
             )
+            if error is not None:
+                # The start failed; if it was stored anyway (the connection died after the
+                # commit), the reply must not stay running.
+                reply = turn.message_id
+                writes.append(lambda: store.set_message_status(reply, "error", error=error))
         reservation = msg.reservation
         if reservation is not None:
             usage = turn.usage

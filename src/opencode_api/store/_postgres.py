@@ -19,6 +19,20 @@ if TYPE_CHECKING:
 
 # Any constant shared by every opencode-api process; it names the migration lock.
 _MIGRATION_LOCK_KEY = 0x6F70656E636F6465  # "opencode"
+
+
+@functools.cache
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    """What the driver raises when the database fails us (asyncpg is imported on open)."""
+    import asyncpg
+
+    return (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+        TimeoutError,
+    )
 _PLACEHOLDER = re.compile(r"\?")
 
 
@@ -147,19 +161,20 @@ class PostgresStore(SqlStore):
                 yield _PgConn(conn)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise StoreConflict(f"PostgreSQL: {exc}") from exc
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            # OSError: the server cannot be reached (refused, reset) while acquiring or querying.
+        except _driver_errors() as exc:
+            # OSError: the server cannot be reached (refused, reset) while acquiring or querying;
+            # InternalClientError: a connection that died mid-protocol; TimeoutError: the
+            # command timeout.
             raise StoreError(f"PostgreSQL: {exc!r}") from exc
 
     @asynccontextmanager
     async def _point_read(self) -> AsyncIterator[Conn]:
         # A few rows by key: one statement each, no BEGIN/COMMIT round trips around it.
-        import asyncpg
 
         try:
             async with self._open_pool().acquire() as conn:
                 yield _PgConn(conn)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except _driver_errors() as exc:
             raise StoreError(f"PostgreSQL: {exc!r}") from exc
 
     def _write(self) -> AbstractAsyncContextManager[Conn]:
