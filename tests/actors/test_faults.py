@@ -23,12 +23,33 @@ from tests.actors.conftest import make_settings
 from tests.pg_fixture import TempPostgres, find_postgres_bin
 
 
-async def _run_turn(runtime: Runtime, session_id: str, text: str) -> list[dict[str, Any]]:
+class Streaming:
+    """Set once ``count`` turns have streamed their first text (the outage comes mid-stream)."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self.reached = asyncio.Event()
+
+    def seen(self) -> None:
+        self.left -= 1
+        if self.left <= 0:
+            self.reached.set()
+
+
+async def _run_turn(
+    runtime: Runtime, session_id: str, text: str, streaming: Streaming | None = None
+) -> list[dict[str, Any]]:
     """The turn's events as dicts; a refusal before it starts is one ``refused`` entry."""
+    events: list[dict[str, Any]] = []
     try:
-        return [event.to_dict() async for event in runtime.send(session_id, text)]
+        async for event in runtime.send(session_id, text):
+            events.append(event.to_dict())
+            if streaming is not None and event.type == "text":
+                streaming.seen()
+                streaming = None
     except StoreError:
         return [{"type": "refused"}]
+    return events
 
 
 def _ended(events: list[dict[str, Any]]) -> bool:
@@ -77,13 +98,13 @@ async def test_postgres_stopped_and_restarted_under_load(
         )
         async with Runtime.open(settings) as runtime:
             sessions = [(await runtime.create_session()).id for _ in range(12)]
+            streaming = Streaming(len(sessions))
             first = [
-                asyncio.create_task(_run_turn(runtime, sid, "before the outage"))
+                asyncio.create_task(_run_turn(runtime, sid, "before the outage", streaming))
                 for sid in sessions
             ]
             # The outage comes while turns stream; more turns keep arriving during it.
-            while fake.completed + len(fake.requests) < 6:
-                await asyncio.sleep(0)  # let the turns reach the provider (no timing assumed)
+            await streaming.reached.wait()
             await asyncio.to_thread(cluster.pause)
             during = [
                 asyncio.create_task(_run_turn(runtime, sid, "during the outage"))
@@ -129,6 +150,12 @@ def _small_filesystem(path: Path) -> Iterator[bool]:
             subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
+def _fill(path: Path) -> None:
+    with contextlib.suppress(OSError), open(path, "wb", buffering=0) as f:
+        while True:
+            f.write(b"\0" * 65536)
+
+
 async def test_sqlite_disk_full_ends_turns_and_recovers(tmp_path: Path) -> None:
     with _small_filesystem(tmp_path / "small") as mounted:
         async with FakeLLMServer(tokens=5) as fake:
@@ -142,16 +169,15 @@ async def test_sqlite_disk_full_ends_turns_and_recovers(tmp_path: Path) -> None:
                 writer = runtime.store._loop_writer
                 assert writer is not None
                 fake.set_default(tokens=40, token_delay=0.01)
+                streaming = Streaming(len(sessions))
                 turns = [
-                    asyncio.create_task(_run_turn(runtime, sid, "x " * 200)) for sid in sessions
+                    asyncio.create_task(_run_turn(runtime, sid, "x " * 200, streaming))
+                    for sid in sessions
                 ]
-                while len(fake.requests) < len(sessions):  # every turn has started
-                    await asyncio.sleep(0)
+                await streaming.reached.wait()
                 if mounted:
                     # Fill the filesystem to the last byte while the replies stream.
-                    with contextlib.suppress(OSError), open(filler, "wb", buffering=0) as f:
-                        while True:
-                            f.write(b"\0" * 65536)
+                    await asyncio.to_thread(_fill, filler)
                 else:
                     # The same SQLITE_FULL, by capping the database at its current size.
                     pages = writer.execute("PRAGMA page_count").fetchone()[0]
@@ -185,30 +211,27 @@ _SECOND_PROCESS = textwrap.dedent(
 )
 
 
-@pytest.fixture
-async def slow_fake() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer(tokens=5) as server:
-        yield server
-
-
 async def test_second_process_on_the_same_database_spares_live_turns(
-    tmp_path: Path, slow_fake: FakeLLMServer
+    tmp_path: Path, fake: FakeLLMServer
 ) -> None:
-    settings = make_settings(tmp_path, slow_fake)
+    settings = make_settings(tmp_path, fake)
     async with Runtime.open(settings) as runtime:
         session = await runtime.create_session()
         queued_behind = await runtime.create_session()
         # A turn that streams until the test lets it go, and a turn queued behind another.
-        slow_fake.enqueue(Reply(text="one two three", hang_after=1))
+        fake.enqueue(Reply(text="one two three", hang_after=1))
         streaming = runtime.send(session.id, "stay")
         events = streaming.items()
         first = await anext(events)
         assert first.event.type == "message_start"
-        slow_fake.enqueue(Reply(text="a", hang_after=0))
-        blocker = asyncio.create_task(_run_turn(runtime, queued_behind.id, "first"))
-        queued = asyncio.create_task(_run_turn(runtime, queued_behind.id, "second"))
-        while len(slow_fake.requests) < 2:
-            await asyncio.sleep(0)
+        fake.enqueue(Reply(text="a", hang_after=0))
+        blocker_stream = runtime.send(queued_behind.id, "first")
+        blocker_events = blocker_stream.items()
+        assert (await anext(blocker_events)).event.type == "message_start"  # running
+        queued_stream = runtime.send(queued_behind.id, "second")
+        await queued_stream.start()  # stored, queued behind "first"
+        blocker = asyncio.create_task(_rest(blocker_events))
+        queued = asyncio.create_task(_rest(queued_stream.items()))
 
         # Another server process starts on the same database and runs its start-up recovery.
         proc = await asyncio.create_subprocess_exec(
@@ -237,3 +260,7 @@ async def test_second_process_on_the_same_database_spares_live_turns(
         assert rest[-1] == "done"
         outcomes = await asyncio.gather(blocker, queued)
         assert [o[-1]["stop_reason"] for o in outcomes] == ["aborted", "aborted"]
+
+
+async def _rest(items: AsyncIterator[Any]) -> list[dict[str, Any]]:
+    return [item.event.to_dict() async for item in items]
