@@ -37,6 +37,17 @@ def redact_secrets(
     return event_dict
 
 
+def strip_event(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Trim the message: some libraries' lines start with a newline (LiteLLM's do), which broke a
+    console line in two and put a stray ``\n`` at the start of a JSON event."""
+    event = event_dict.get("event")
+    if isinstance(event, str):
+        event_dict["event"] = event.strip()
+    return event_dict
+
+
 def configure_logging(
     level: str = "INFO", fmt: Literal["json", "console"] = "json", *, stream: Any = None
 ) -> None:
@@ -46,6 +57,7 @@ def configure_logging(
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        strip_event,
         redact_secrets,
     ]
     renderer: Processor = (
