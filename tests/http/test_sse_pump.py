@@ -226,3 +226,22 @@ async def test_a_finished_stream_gives_the_connection_back(
         await served.wait_finished(2)
     assert served.protocol_restored == [True, True]
     writer.close()
+
+
+async def test_reattaching_past_what_is_buffered_streams_from_now(
+    make_client: ClientFactory, fake: FakeLLMServer
+) -> None:
+    """``Last-Event-ID: 0`` on a session whose outbox holds nothing yet (its ids start at a clock)
+    streams what comes next; it once retried the lagged subscription forever, blocking the loop."""
+    client = await make_client()
+    sid = await _session(client)
+    async with asyncio.timeout(20):  # a safety net only
+        stream = await client.get(f"/session/{sid}/stream", headers={"Last-Event-ID": "0"})
+        await _lines_until(stream, b": ping")
+        assert (await client.get("/health")).status == 200  # the loop is not spinning
+        fake.enqueue(Reply(text="after all"))
+        turn = await client.post(f"/session/{sid}/message", json={"content": "hi"})
+        assert (await turn.text()).rstrip().endswith("data: [DONE]")
+        tail = b"".join(await _lines_until(stream, b"event: done"))
+        assert b"message_start" in tail and b'"text":"after ' in tail
+        stream.close()

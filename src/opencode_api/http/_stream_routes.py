@@ -143,14 +143,20 @@ async def _session_items(
 ) -> AsyncIterator[OutboxItem[Any]]:
     last = after
     while True:
+        sent = False
         async with runtime.subscribe(session_id, user_id=user_id, after=last) as subscription:
             try:
                 async for item in subscription:
                     last = item.seq
+                    sent = True
                     yield item
                 return
             except SubscriberLagged:
-                continue  # fell behind: resume from the last event sent, or from now
+                # Fell behind: resume from the last event sent. Cut off before sending any, the
+                # events after ``last`` are not kept (asking again would be cut off again, at
+                # once, forever): from now on; the stored messages hold what was missed.
+                if not sent:
+                    last = None
 
 
 @route(
