@@ -1,7 +1,8 @@
 """Start-up time to a served ``/health``, and the idle memory of a real server process.
 
 Each run spawns ``python -m opencode_api serve`` on a free port with a fresh SQLite database and
-measures the time from the spawn to the first ``200`` of ``GET /health``, the resident memory
+measures the time from the spawn to the first ``200`` of ``GET /health``, the CPU time the
+server used until then (what start-up costs whatever else the machine runs), the resident memory
 then, and the resident memory after one turn (plus its automatic title) against the fake
 provider (``python -m opencode_api.testing``, reached through ``OPENAI_API_BASE``) and a few
 seconds idle (``VmRSS`` of ``/proc/PID/status``). Prints min/median/max of each as one JSON object.
@@ -44,6 +45,13 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far: start-up cost independent of machine load."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def request(
@@ -120,6 +128,7 @@ def one_run(args: argparse.Namespace, provider: str) -> dict[str, float]:
     try:
         wait_for_health(port, server)
         health = time.perf_counter() - started
+        cpu = cpu_seconds(server.pid)
         at_health = rss_mb(server.pid)
         status, body = request(port, "POST", "/session", {})
         assert status in (200, 201), (status, body)
@@ -143,7 +152,12 @@ def one_run(args: argparse.Namespace, provider: str) -> dict[str, float]:
             server.kill()
             server.wait()
         shutil.rmtree(workdir, ignore_errors=True)
-    return {"health_seconds": health, "rss_at_health_mb": at_health, "idle_rss_mb": idle}
+    return {
+        "health_seconds": health,
+        "cpu_seconds_at_health": cpu,
+        "rss_at_health_mb": at_health,
+        "idle_rss_mb": idle,
+    }
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -172,7 +186,8 @@ def main() -> None:
         "model": args.model,
         "src": args.src or "this checkout",
     }
-    for key in ("health_seconds", "rss_at_health_mb", "idle_rss_mb"):
+    result["load_average"] = round(os.getloadavg()[0], 2)
+    for key in ("health_seconds", "cpu_seconds_at_health", "rss_at_health_mb", "idle_rss_mb"):
         result[key] = summary([run[key] for run in runs])
     print(json.dumps(result))
 
