@@ -267,9 +267,11 @@ async def test_mid_stream_drop(
     via_litellm, via_fast = await _both(fake, fast_client, litellm_client, reply)
     assert via_litellm.events == [TextDelta("one "), TextDelta("two ")]
     assert merged(via_fast.events) == [TextDelta("one two ")]
+    provider = "anthropic" if isinstance(fake, FakeAnthropicServer) else "openai"
     for outcome in (via_litellm, via_fast):
         assert type(outcome.error) is ProviderUnavailableError
         assert outcome.error.status is None
+        assert outcome.error.message == f"{provider} connection was lost mid-stream"
     assert fake.drops == 2
 
 

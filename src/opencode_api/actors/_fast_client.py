@@ -131,6 +131,8 @@ class FastLLMClient:
         except LLMError:
             raise
         except (aiohttp.ClientError, OSError) as exc:
+            if watchdog.expired():
+                raise watchdog.error() from None
             raise _transport_error(exc, provider, mid_stream=received) from None
         finally:
             # close(), not release(): an unfinished stream must not go back to the pool, and the

@@ -352,6 +352,9 @@ class LiteLLMClient:
         except LLMError:
             raise
         except Exception as exc:
+            if watchdog.expired():
+                # The SDK turned the watchdog's cancellation into an error of its own.
+                raise watchdog.error() from None
             raise map_litellm_error(exc, provider) from exc
         finally:
             # Breaking out of the iteration leaves the upstream streaming: close it explicitly.

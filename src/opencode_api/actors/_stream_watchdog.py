@@ -29,10 +29,11 @@ class StreamWatchdog:
 
     __slots__ = (
         "_deadline",
-        "_fired",
         "_idle",
         "_loop",
+        "_pending",
         "_provider",
+        "_reason",
         "_since",
         "_task",
         "_timer",
@@ -46,7 +47,8 @@ class StreamWatchdog:
         self._deadline = now + total if total and total > 0 else math.inf
         self._since: float | None = None
         self._task: asyncio.Task[object] | None = None
-        self._fired: str | None = None
+        self._reason: str | None = None
+        self._pending = False  # a cancellation of ours not yet claimed by expired()
         self._timer: asyncio.TimerHandle | None = None
 
     def __enter__(self) -> StreamWatchdog:
@@ -75,14 +77,16 @@ class StreamWatchdog:
         self._since = None
 
     def expired(self) -> bool:
-        """Whether a ``CancelledError`` now propagating came from this watchdog alone (call it in
-        the ``except CancelledError`` clause; it consumes the watchdog's cancellation)."""
-        if self._fired is None or self._task is None:
+        """Whether the failure now propagating comes from this watchdog alone: call it where the
+        ``CancelledError`` is caught (or the error an SDK made of it). It claims the watchdog's
+        cancellation once; False when another cancellation is pending too (let that one win)."""
+        if not self._pending or self._task is None:
             return False
+        self._pending = False
         return self._task.uncancel() == 0
 
     def error(self) -> ProviderTimeoutError:
-        if self._fired == "idle":
+        if self._reason == "idle":
             return timed_out(self._provider, idle=self._idle)
         return timed_out(self._provider)
 
@@ -108,5 +112,6 @@ class StreamWatchdog:
         task = self._task
         if task is None or task.done():
             return
-        self._fired = "idle" if idle_end <= self._deadline else "deadline"
+        self._reason = "idle" if idle_end <= self._deadline else "deadline"
+        self._pending = True
         task.cancel()
