@@ -147,7 +147,7 @@ class FastLLMClient:
         timeout = request.timeout or self._settings.llm_timeout
         try:
             async with (
-                asyncio.timeout(timeout),
+                asyncio.timeout(timeout if timeout > 0 else None),
                 self._http().post(url, data=encode_body(body), headers=headers) as response,
             ):
                 text = await response.text()
