@@ -132,6 +132,16 @@ async def test_hostile_message_is_400_and_nothing_is_stored(
     assert len(await _messages(client, sid)) == len(before) + 2
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_does_not_decompress_is_400(client: Any, encoding: str) -> None:
+    before = await _sessions(client)
+    # aiohttp closes the connection after a body it could not parse (without saying so in the
+    # response): keep the client from reusing it.
+    headers = {**JSON, "Content-Encoding": encoding, "Connection": "close"}
+    await _refused(await client.post("/session", data=b"not compressed", headers=headers), "body")
+    assert await _sessions(client) == before
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

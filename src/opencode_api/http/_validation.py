@@ -3,8 +3,9 @@
 What no store or model can take is refused here, before any of it reaches the runtime, the same way
 on every store (a 400 ``invalid_request`` naming the field, unless said otherwise):
 
-- A body that is not UTF-8 (JSON between systems must be, RFC 8259 section 8.1). Decoding strictly
-  also refuses the UTF-8-like encodings of surrogates that a lenient decoder lets through.
+- A body that cannot be read (a gzip or deflate ``Content-Encoding`` that is not), or that is not
+  UTF-8 (JSON between systems must be, RFC 8259 section 8.1). Decoding strictly also refuses the
+  UTF-8-like encodings of surrogates that a lenient decoder lets through.
 - Nesting deeper than ``MAX_DEPTH`` (field ``body``). No request model nests more than a few
   levels; without a bound a 10,000-deep array exhausts the parser's recursion (a RecursionError,
   caught too, since a deep stack can hit it below ``MAX_DEPTH``).
@@ -51,7 +52,13 @@ async def read_body(request: web.Request, model: type[M], *, required: bool = Fa
     fails validation raises pydantic's ``ValidationError`` (422, naming the field). Oversize bodies
     raise aiohttp's 413.
     """
-    raw = await request.read() if request.body_exists else b""
+    try:
+        raw = await request.read() if request.body_exists else b""
+    except web.RequestPayloadError:
+        # aiohttp's parser could not undo the Content-Encoding (gzip or deflate that is not) or
+        # the chunked framing: the client's fault, not ours.
+        message = "the body cannot be read (a broken Content-Encoding or chunked framing)"
+        raise BadRequestError(message, field="body") from None
     data: Any
     if not raw.strip():
         if required:
