@@ -112,6 +112,16 @@ class _Served:
         return writer
 
 
+@pytest.fixture(params=["asyncio", "uvloop"])
+def event_loop_policy(request: pytest.FixtureRequest) -> asyncio.AbstractEventLoopPolicy:
+    """Both loops the server runs on (``serve`` takes uvloop when it is installed): the watch on a
+    closed connection goes through the transport, which each loop implements its own way."""
+    if request.param == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        return uvloop.EventLoopPolicy()  # type: ignore[no-any-return]
+    return asyncio.DefaultEventLoopPolicy()
+
+
 @pytest.fixture(params=[False, True], ids=["handler_cancellation=False", "=True"])
 async def served(
     request: pytest.FixtureRequest, make_settings: Callable[..., Settings]
