@@ -408,26 +408,20 @@ async def test_generate_title(runtime: Runtime, fake: FakeLLMServer) -> None:
     assert (await runtime.get_session(session.id)).title == title
 
 
-async def test_embedded_example_from_architecture(tmp_path: Path, fake: FakeLLMServer) -> None:
-    import os
+async def test_embedded_example_from_architecture(
+    tmp_path: Path, fake: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_BASE", fake.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("AUTO_TITLE", "false")
+    monkeypatch.chdir(tmp_path)
+    printed: list[str] = []
+    # --- as written in ARCHITECTURE.md ("print" collected) ---
+    from opencode_api import Runtime as PublicRuntime
 
-    os.environ["OPENAI_API_BASE"] = fake.base_url
-    os.environ.setdefault("OPENAI_API_KEY", "sk-test")
-    os.environ["AUTO_TITLE"] = "false"
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        printed: list[str] = []
-        # --- as written in ARCHITECTURE.md ("print" collected) ---
-        from opencode_api import Runtime as PublicRuntime
-
-        async with PublicRuntime.open(database_url="sqlite:///x.db") as rt:
-            session = await rt.create_session(title="demo")
-            async for event in rt.send(session.id, "Hello", model="openai/gpt-4o-mini"):
-                printed.append(event.type)
-        assert printed[0] == "message_start" and printed[-1] == "done"
-        assert (tmp_path / "x.db").exists()
-    finally:
-        os.chdir(cwd)
-        del os.environ["OPENAI_API_BASE"]
-        del os.environ["AUTO_TITLE"]
+    async with PublicRuntime.open(database_url="sqlite:///x.db") as rt:
+        session = await rt.create_session(title="demo")
+        async for event in rt.send(session.id, "Hello", model="openai/gpt-4o-mini"):
+            printed.append(event.type)
+    assert printed[0] == "message_start" and printed[-1] == "done"
+    assert (tmp_path / "x.db").exists()

@@ -8,8 +8,10 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from structlog.testing import capture_logs
 
+from opencode_api.actors import _llm_router
 from opencode_api.http._keys import RUNTIME
 from opencode_api.testing import FakeLLMServer, Reply
 from tests.http.conftest import ClientFactory, parse_sse, read_frame
@@ -24,6 +26,15 @@ NO_KEYS: dict[str, Any] = {
 
 async def _session(client: Any, **body: Any) -> str:
     return str((await (await client.post("/session", json=body)).json())["id"])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The missing-key warning is logged once per provider and process: start each test anew,
+    and with no provider key from the environment."""
+    monkeypatch.setattr(_llm_router, "_warned", set())
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENAI_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def _sse_events(text: str) -> list[dict[str, Any]]:

@@ -205,7 +205,14 @@ async def test_nul_in_a_query_is_422(client: Any, path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "path"), [("GET", "/session/%00/stream"), ("POST", "/session/ses_%00/message")]
+    ("method", "path"),
+    [
+        ("GET", "/session/%00/stream"),
+        ("POST", "/session/ses_%00/message"),
+        ("GET", "/session/%00"),
+        ("GET", "/session/ses_%00/message"),
+        ("POST", "/question/que_%00/reject"),
+    ],
 )
 async def test_nul_in_a_path_id_is_not_found(client: Any, method: str, path: str) -> None:
     """No stored id holds a NUL: 404 on every store (PostgreSQL is not asked, it would fail)."""

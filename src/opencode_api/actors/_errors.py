@@ -7,7 +7,7 @@ from typing import Any
 
 from opencode_api.actors._llm import LLMError
 from opencode_api.runtime import OpenCodeError
-from opencode_api.store import StoreError
+from opencode_api.store import StoreError, StoreValueError
 
 
 class SessionError(OpenCodeError):
@@ -56,6 +56,8 @@ def client_error(exc: BaseException) -> dict[str, Any]:
     The log keeps the details."""
     if isinstance(exc, LLMError):
         return exc.to_dict()
+    if isinstance(exc, StoreValueError):
+        return {"type": "invalid_request", "message": "a value of the request cannot be stored"}
     if isinstance(exc, StoreError):
         return {"type": "unavailable", "message": STORE_UNAVAILABLE}
     if isinstance(exc, InvalidRequestError):

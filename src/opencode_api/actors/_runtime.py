@@ -455,8 +455,9 @@ class Runtime:
         ref = await self.supervisor.get_or_activate(session_id)
         outbox = ref.outbox
         if after is not None:
-            if after > outbox.last_seq:
-                after = None  # from another activation's future: nothing of it exists here
+            if after > outbox.last_seq or outbox.oldest_seq is None:
+                # From another activation's future, or nothing buffered: from now on.
+                after = None
             elif not _replayable(outbox, after):
                 # Older than the buffer (``0`` included): everything still buffered.
                 oldest = getattr(outbox, "oldest_seq", None)

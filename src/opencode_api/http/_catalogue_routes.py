@@ -19,7 +19,7 @@ from opencode_api.http._auth import user_id_of
 from opencode_api.http._keys import RUNTIME, SETTINGS
 from opencode_api.http._openapi import RouteSpec, route
 from opencode_api.http._schemas import QuestionListQuery, QuestionReplyRequest, SuccessResponse
-from opencode_api.http._validation import read_body, read_query
+from opencode_api.http._validation import path_id, read_body, read_query
 from opencode_api.store import Question
 
 
@@ -82,7 +82,7 @@ async def questions(request: web.Request) -> web.Response:
 async def reply(request: web.Request) -> web.Response:
     body = await read_body(request, QuestionReplyRequest, required=True)
     await request.app[RUNTIME].reply_question(
-        request.match_info["id"], body.answers, user_id=user_id_of(request)
+        path_id(request, "question"), body.answers, user_id=user_id_of(request)
     )
     return web.json_response({"success": True})
 
@@ -94,7 +94,7 @@ async def reply(request: web.Request) -> web.Response:
 )
 async def reject(request: web.Request) -> web.Response:
     await request.app[RUNTIME].reject_question(
-        request.match_info["id"], user_id=user_id_of(request)
+        path_id(request, "question"), user_id=user_id_of(request)
     )
     return web.json_response({"success": True})
 

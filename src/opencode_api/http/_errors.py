@@ -35,7 +35,7 @@ from opencode_api.runtime import (
     OpenCodeError,
     SupervisorClosed,
 )
-from opencode_api.store import StoreConflict, StoreError
+from opencode_api.store import StoreConflict, StoreError, StoreValueError
 
 log = structlog.get_logger("opencode_api.http")
 
@@ -163,6 +163,8 @@ def response_for(exc: BaseException) -> web.Response | None:
             return error_response(504, "timeout", "the session did not answer in time")
         case LLMError():
             return _provider_response(exc)
+        case StoreValueError():
+            return error_response(400, "invalid_request", "a value of the request cannot be stored")
         case StoreConflict():
             return error_response(409, "conflict", "the request conflicts with stored data")
         case StoreError():

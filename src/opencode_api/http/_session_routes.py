@@ -23,7 +23,7 @@ from opencode_api.http._schemas import (
     UpdateSessionRequest,
     message_json,
 )
-from opencode_api.http._validation import read_body, read_query
+from opencode_api.http._validation import path_id, read_body, read_query
 from opencode_api.store import Session, SessionCost, Todo
 
 
@@ -35,7 +35,7 @@ def session_json(runtime: Runtime, session: Session) -> dict[str, Any]:
 
 
 def _session_id(request: web.Request) -> str:
-    return request.match_info["id"]
+    return path_id(request)
 
 
 @route(

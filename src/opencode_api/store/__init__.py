@@ -5,6 +5,7 @@ from opencode_api.store._errors import (
     StoreConflict,
     StoreError,
     StoreNotOpen,
+    StoreValueError,
     UnsupportedDatabaseURL,
 )
 from opencode_api.store._factory import open_store
@@ -54,6 +55,7 @@ __all__ = [
     "StoreConflict",
     "StoreError",
     "StoreNotOpen",
+    "StoreValueError",
     "SupabaseStore",
     "Todo",
     "UnsupportedDatabaseURL",

@@ -5,7 +5,8 @@ OpenCodeError
     ├── UnsupportedDatabaseURL     open_store() got a URL scheme it does not know
     ├── StoreNotOpen               a method was called before open() or after close()
     ├── MigrationError             a schema migration failed (the cause is chained)
-    └── StoreConflict              a write violated a constraint (duplicate id, missing row)
+    ├── StoreConflict              a write violated a constraint (duplicate id, missing row)
+    └── StoreValueError            the database refused a value (PostgreSQL class 22: bad data)
 """
 
 from __future__ import annotations
@@ -34,3 +35,8 @@ class StoreConflict(StoreError):
 
     Nothing of that write was kept.
     """
+
+
+class StoreValueError(StoreError, ValueError):
+    """The database refused a value of the request itself (a character it cannot store, a number
+    out of range): the client's mistake, not an outage."""

@@ -9,7 +9,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from opencode_api.store._errors import MigrationError, StoreConflict, StoreError, StoreNotOpen
+from opencode_api.store._errors import (
+    MigrationError,
+    StoreConflict,
+    StoreError,
+    StoreNotOpen,
+    StoreValueError,
+)
 from opencode_api.store._migrations import load_migrations
 from opencode_api.store._sql import Conn, Row, SqlStore
 
@@ -161,6 +167,8 @@ class PostgresStore(SqlStore):
                 yield _PgConn(conn)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise StoreConflict(f"PostgreSQL: {exc}") from exc
+        except asyncpg.DataError as exc:
+            raise StoreValueError(f"PostgreSQL: {exc}") from exc
         except _driver_errors() as exc:
             # OSError: the server cannot be reached (refused, reset) while acquiring or querying;
             # InternalClientError: a connection that died mid-protocol; TimeoutError: the
@@ -170,10 +178,13 @@ class PostgresStore(SqlStore):
     @asynccontextmanager
     async def _point_read(self) -> AsyncIterator[Conn]:
         # A few rows by key: one statement each, no BEGIN/COMMIT round trips around it.
+        import asyncpg
 
         try:
             async with self._open_pool().acquire() as conn:
                 yield _PgConn(conn)
+        except asyncpg.DataError as exc:
+            raise StoreValueError(f"PostgreSQL: {exc}") from exc
         except _driver_errors() as exc:
             raise StoreError(f"PostgreSQL: {exc!r}") from exc
 
