@@ -11,14 +11,16 @@ import binascii
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
 import structlog
 from aiohttp import ClientSession, ClientTimeout, web
 
 from opencode_api.http._errors import UnauthorizedError
 from opencode_api.settings import Settings
+
+if TYPE_CHECKING:
+    import jwt
 
 log = structlog.get_logger("opencode_api.http.auth")
 
@@ -94,6 +96,8 @@ class JWKSCache:
             # Keep serving the keys we have; the next attempt waits min_refresh.
             log.warning("JWKS fetch failed", url=self.url, error=str(exc))
             return
+        import jwt  # with cryptography, ~70 ms: loaded when user tokens are first checked
+
         keys: dict[str, jwt.PyJWK] = {}
         entries = document.get("keys", []) if isinstance(document, dict) else []
         for index, entry in enumerate(entries):
@@ -184,6 +188,8 @@ class Authenticator:
         return bool(sep) and user_ok and password_ok
 
     async def verify_token(self, token: str) -> str:
+        import jwt  # with cryptography, ~70 ms: loaded when user tokens are first checked
+
         challenge = 'Bearer realm="opencode", error="invalid_token"'
         try:
             header = jwt.get_unverified_header(token)
