@@ -52,15 +52,20 @@ def add_routes(app: web.Application, specs: list[RouteSpec]) -> None:
 
 
 _ERROR_TEXT = {
-    400: "Invalid request (unparsable body or parameter)",
+    400: "Invalid request (unparsable body or parameter), or the model's provider is not "
+    "configured (provider_not_configured, naming its variables)",
     401: "Authentication required or invalid",
     404: "Not found",
     409: "The session is busy (busy=reject)",
     413: "Request body too large",
     422: "Invalid request (a field failed validation)",
     429: "Quota exceeded or mailbox full",
-    503: "Unavailable (overloaded or shutting down)",
+    502: "The provider rejected the credentials or refused the request",
+    503: "Unavailable right now (the store or the provider is down, overloaded or shutting "
+    "down); see Retry-After",
 }
+# Routes that call a model provider themselves (the turn stream reports failures as events).
+_PROVIDER_ROUTES = frozenset({"generate_title", "compact_session"})
 
 
 class _Schemas:
@@ -199,6 +204,10 @@ def build_openapi(specs: list[RouteSpec], *, security: bool = True) -> dict[str,
         codes = set(spec.errors)
         if spec.path != "/health":
             codes.add(401)
+        if spec.tag not in ("service", "providers"):
+            codes.add(503)  # every route that reaches the store: the store may be down
+        if spec.name in _PROVIDER_ROUTES:
+            codes.update((400, 502, 503))  # API.md's provider failures
         for code in sorted(codes):
             ref = quota_ref if code == 429 and spec.name == "send_message" else error_ref
             responses[str(code)] = {
