@@ -18,7 +18,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from opencode_api._version import __version__
 from opencode_api.actors import Runtime, TurnEvent
-from opencode_api.runtime import OpenCodeError
+from opencode_api.errors import OpenCodeError
 from opencode_api.settings import Settings
 
 __all__ = ["OpenCodeError", "Runtime", "Settings", "TurnEvent", "__version__"]

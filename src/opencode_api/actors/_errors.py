@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from opencode_api.actors._llm import LLMError
-from opencode_api.runtime import OpenCodeError
+from opencode_api.errors import OpenCodeError
 from opencode_api.store import StoreError, StoreValueError
 
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from opencode_api.runtime import OpenCodeError
+from opencode_api.errors import OpenCodeError
 
 
 # Slotted, frozen: thousands are created per second on the hot path.

@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 import structlog
 from aiohttp import web
 
-from opencode_api.runtime import OpenCodeError
+from opencode_api.errors import OpenCodeError
 
 log = structlog.get_logger("opencode_api.http.sse")
 

@@ -3,6 +3,7 @@
 It knows nothing of LLMs or HTTP; see ``Supervisor`` for the entry point.
 """
 
+from opencode_api.errors import OpenCodeError
 from opencode_api.runtime._actor import Actor
 from opencode_api.runtime._clock import Clock, FakeClock, SystemClock
 from opencode_api.runtime._errors import (
@@ -12,7 +13,6 @@ from opencode_api.runtime._errors import (
     ActorLimitReached,
     AskTimeout,
     MailboxFull,
-    OpenCodeError,
     SubscriberLagged,
     SupervisorClosed,
 )

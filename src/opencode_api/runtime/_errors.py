@@ -1,4 +1,4 @@
-"""The exception tree of opencode-api. Its root lives in the lowest layer so every layer shares it.
+"""The runtime's branch of the exception tree (the root is ``opencode_api.errors``).
 
     OpenCodeError
     ├── ActorError                     runtime/: actors, mailboxes, supervisor
@@ -14,9 +14,7 @@
 
 from __future__ import annotations
 
-
-class OpenCodeError(Exception):
-    """Root of every error raised by opencode-api."""
+from opencode_api.errors import OpenCodeError
 
 
 class ActorError(OpenCodeError):

@@ -11,7 +11,7 @@ OpenCodeError
 
 from __future__ import annotations
 
-from opencode_api.runtime import OpenCodeError
+from opencode_api.errors import OpenCodeError
 
 
 class StoreError(OpenCodeError):
