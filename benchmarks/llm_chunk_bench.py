@@ -23,9 +23,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import aiohttp
 
-from opencode_api.actors._fast_client import FastLLMClient
-from opencode_api.actors._litellm_client import LiteLLMClient, import_litellm
-from opencode_api.actors._llm import LLMRequest
+from opencode_api.llm._fast_client import FastLLMClient
+from opencode_api.llm._litellm_client import LiteLLMClient, import_litellm
+from opencode_api.llm._protocol import LLMRequest
 from opencode_api.settings import Settings
 
 

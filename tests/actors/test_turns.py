@@ -310,7 +310,7 @@ async def test_unpriced_model_counts_tokens(runtime: Runtime, fake: FakeLLMServe
 
 
 async def test_crash_inside_loop_ends_turn_with_error(settings: Any, fake: FakeLLMServer) -> None:
-    from opencode_api.actors._llm_router import RoutingLLMClient
+    from opencode_api.llm._router import RoutingLLMClient
 
     class Exploding(RoutingLLMClient):
         calls = 0

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from opencode_api.actors import _llm_router
 from opencode_api.http._keys import RUNTIME
+from opencode_api.llm import _router
 from opencode_api.testing import FakeLLMServer, Reply
 from tests.http.conftest import ClientFactory, parse_sse, read_frame
 
@@ -32,7 +32,7 @@ async def _session(client: Any, **body: Any) -> str:
 def _fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     """The missing-key warning is logged once per provider and process: start each test anew,
     and with no provider key from the environment."""
-    monkeypatch.setattr(_llm_router, "_warned", set())
+    monkeypatch.setattr(_router, "_warned", set())
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENAI_API_BASE"):
         monkeypatch.delenv(name, raising=False)
 

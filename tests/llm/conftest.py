@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from opencode_api.actors._fast_client import FastLLMClient
-from opencode_api.actors._litellm_client import LiteLLMClient
+from opencode_api.llm._fast_client import FastLLMClient
+from opencode_api.llm._litellm_client import LiteLLMClient
 from opencode_api.settings import Settings
 from opencode_api.testing import FakeAnthropicServer, FakeLLMServer
 

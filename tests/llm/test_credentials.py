@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import pytest
 from structlog.testing import capture_logs
 
-from opencode_api.actors import _llm_router
-from opencode_api.actors._llm import LLMRequest, ProviderNotConfiguredError, TextDelta
-from opencode_api.actors._llm_router import RoutingLLMClient
+from opencode_api.llm import _router as router_module
+from opencode_api.llm._errors import ProviderNotConfiguredError
+from opencode_api.llm._protocol import LLMRequest, TextDelta
+from opencode_api.llm._router import RoutingLLMClient
 from opencode_api.settings import Settings
 from opencode_api.testing import FakeAnthropicServer, FakeLLMServer, Reply
 
@@ -20,7 +21,7 @@ KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_K
 def no_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in (*KEYS, "OPENAI_API_BASE", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(_llm_router, "_warned", set())
+    monkeypatch.setattr(router_module, "_warned", set())
     yield
 
 

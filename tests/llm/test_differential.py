@@ -8,18 +8,20 @@ from dataclasses import dataclass
 
 import pytest
 
-from opencode_api.actors._fast_client import FastLLMClient
-from opencode_api.actors._litellm_client import LiteLLMClient
-from opencode_api.actors._llm import (
+from opencode_api.llm._errors import (
     AuthenticationError,
     BadRequestError,
     ContextWindowExceededError,
     LLMError,
-    LLMRequest,
     ModelNotFoundError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitError,
+)
+from opencode_api.llm._fast_client import FastLLMClient
+from opencode_api.llm._litellm_client import LiteLLMClient
+from opencode_api.llm._protocol import (
+    LLMRequest,
     ReasoningDelta,
     StreamEvent,
     StreamFinish,

@@ -8,18 +8,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from opencode_api.actors._fast_client import FastLLMClient
-from opencode_api.actors._litellm_client import LiteLLMClient
-from opencode_api.actors._llm import (
+from opencode_api.llm._errors import (
     LLMError,
-    LLMRequest,
     ProviderTimeoutError,
     ProviderUnavailableError,
     ProviderUnreachableError,
-    StreamEvent,
-    TextDelta,
 )
-from opencode_api.actors._stream_watchdog import StreamWatchdog
+from opencode_api.llm._fast_client import FastLLMClient
+from opencode_api.llm._litellm_client import LiteLLMClient
+from opencode_api.llm._protocol import LLMRequest, StreamEvent, TextDelta
+from opencode_api.llm._stream_watchdog import StreamWatchdog
 from opencode_api.settings import Settings
 from opencode_api.testing import FakeAnthropicServer, FakeLLMServer, FakeProviderServer, Reply
 

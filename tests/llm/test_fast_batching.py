@@ -11,16 +11,16 @@ from typing import Any
 import aiohttp
 from aiohttp.base_protocol import BaseProtocol
 
-from opencode_api.actors import _fast_anthropic, _fast_openai
-from opencode_api.actors._llm import (
+from opencode_api.llm import _fast_anthropic, _fast_openai
+from opencode_api.llm._protocol import (
     ReasoningDelta,
     StreamEvent,
     StreamFinish,
     TextDelta,
     ToolCallRequest,
 )
-from opencode_api.actors._stream_events import DeltaBatch
-from opencode_api.actors._stream_watchdog import StreamWatchdog
+from opencode_api.llm._stream_events import DeltaBatch
+from opencode_api.llm._stream_watchdog import StreamWatchdog
 
 
 def _reader() -> aiohttp.StreamReader:
@@ -110,7 +110,7 @@ def test_delta_batch_is_empty_after_take() -> None:
 
 
 def test_request_body_encodes_the_shared_tools_once() -> None:
-    from opencode_api.actors._fast_client import encode_body
+    from opencode_api.llm._fast_client import encode_body
 
     tools = [{"type": "function", "function": {"name": "todoread", "parameters": {}}}]
     body = {"model": "m", "messages": [{"role": "user", "content": 'hé "x"'}], "tools": tools}

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from opencode_api.actors import _model_map, _token_count
-from opencode_api.actors._litellm_client import import_litellm
-from opencode_api.actors._llm import StreamUsage
-from opencode_api.actors._pricing import step_cost
-from opencode_api.actors._providers import (
+from opencode_api.llm import _model_map, _token_count
+from opencode_api.llm._litellm_client import import_litellm
+from opencode_api.llm._pricing import step_cost
+from opencode_api.llm._protocol import StreamUsage
+from opencode_api.llm._providers import (
     get_provider,
     list_models,
     list_providers,

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from opencode_api.actors._fast_anthropic import convert_messages, convert_tools, messages_url
-from opencode_api.actors._fast_client import FastLLMClient
-from opencode_api.actors._litellm_client import LiteLLMClient
-from opencode_api.actors._llm import LLMRequest, StreamFinish, TextDelta
-from opencode_api.actors._llm_router import RoutingLLMClient, provider_of
+from opencode_api.llm._fast_anthropic import convert_messages, convert_tools, messages_url
+from opencode_api.llm._fast_client import FastLLMClient
+from opencode_api.llm._litellm_client import LiteLLMClient
+from opencode_api.llm._protocol import LLMRequest, StreamFinish, TextDelta
+from opencode_api.llm._router import RoutingLLMClient, provider_of
 from opencode_api.settings import Settings
 from opencode_api.testing import FakeAnthropicServer, FakeLLMServer, Reply
 
@@ -195,7 +195,7 @@ def test_convert_tools_and_url() -> None:
 
 
 async def test_complete_maps_errors(openai_fake: FakeLLMServer, settings: Settings) -> None:
-    from opencode_api.actors._llm import AuthenticationError
+    from opencode_api.llm._errors import AuthenticationError
 
     client = RoutingLLMClient(settings)
     openai_fake.enqueue(Reply.error(401, "Incorrect API key provided"))
@@ -268,11 +268,11 @@ async def test_anthropic_shaping_matches_litellm(
 async def test_warm_up_only_when_the_default_model_needs_litellm(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from opencode_api.actors import _litellm_client, _llm_router
+    from opencode_api.llm import _litellm_client, _router
 
     monkeypatch.setattr(_litellm_client, "_warm", False)  # as in a fresh process
     calls: list[str] = []
-    monkeypatch.setattr(_llm_router, "warm_up", lambda: calls.append("warm"))
+    monkeypatch.setattr(_router, "warm_up", lambda: calls.append("warm"))
     fast = RoutingLLMClient(Settings(_env_file=None))  # type: ignore[call-arg]
     fast.start_warm_up()
     assert fast._warm_up is None

@@ -22,16 +22,11 @@ from opencode_api.actors._events import (
     ToolResultEvent,
     TurnEvent,
 )
-from opencode_api.actors._llm import (
-    LLMClient,
-    LLMError,
-    LLMRequest,
-    StreamEvent,
-)
 from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._runtime import BusyPolicy, Runtime
 from opencode_api.actors._session_actor import SessionActor, SessionDeps, TurnSummary
 from opencode_api.actors._turn_stream import TurnStream
+from opencode_api.llm import LLMClient, LLMError, LLMRequest, StreamEvent
 
 __all__ = [
     "BusEvent",

@@ -25,7 +25,9 @@ from opencode_api.actors._events import (
     TurnEvent,
 )
 from opencode_api.actors._ids import new_id
-from opencode_api.actors._llm import (
+from opencode_api.actors._messages import TurnOptions
+from opencode_api.actors.tools import ToolContext, ToolRegistry, ToolResult
+from opencode_api.llm import (
     LLMClient,
     LLMError,
     LLMRequest,
@@ -34,10 +36,8 @@ from opencode_api.actors._llm import (
     StreamUsage,
     TextDelta,
     ToolCallRequest,
+    step_cost,
 )
-from opencode_api.actors._messages import TurnOptions
-from opencode_api.actors._pricing import step_cost
-from opencode_api.actors.tools import ToolContext, ToolRegistry, ToolResult
 from opencode_api.settings import Settings
 from opencode_api.store import Message, Part, StepRecord, Store, Usage
 

@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from opencode_api.actors import _model_map
 from opencode_api.store import CompactionState, Message, Session, Store
 
 SUMMARY_PROMPT = (
@@ -52,14 +51,6 @@ async def compaction_status(
         last_compacted_at=state.last_compacted_at,
         last_error=state.last_error,
     )
-
-
-def context_window(model: str) -> int | None:
-    """The model's context window from LiteLLM's bundled map, or None when it is unknown."""
-    try:
-        return _model_map.context_window(model)
-    except _model_map.ModelMapUnavailableError:
-        return None
 
 
 def transcript(messages: list[Message], *, max_tool_chars: int = 2000) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from opencode_api.actors._llm import LLMError
 from opencode_api.errors import OpenCodeError
+from opencode_api.llm import LLMError
 from opencode_api.store import StoreError, StoreValueError
 
 

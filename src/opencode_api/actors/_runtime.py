@@ -24,7 +24,6 @@ from opencode_api.actors._errors import (
 )
 from opencode_api.actors._events import BusEvent
 from opencode_api.actors._ids import new_id
-from opencode_api.actors._llm import LLMClient
 from opencode_api.actors._messages import (
     Abort,
     AnswerQuestion,
@@ -35,11 +34,11 @@ from opencode_api.actors._messages import (
     next_ticket,
 )
 from opencode_api.actors._ownership import TurnLease
-from opencode_api.actors._providers import resolve_model
 from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._session_actor import SessionActor, SessionDeps, TurnSummary
 from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.actors.tools import ToolRegistry, default_registry
+from opencode_api.llm import LLMClient, RoutingLLMClient, resolve_model
 from opencode_api.runtime import (
     MailboxFull,
     Outbox,
@@ -85,8 +84,6 @@ class Runtime:
         self.settings = settings
         self.store = store
         if llm is None:
-            from opencode_api.actors._llm_router import RoutingLLMClient
-
             llm = RoutingLLMClient(settings)
         self.llm: LLMClient = llm
         self._tools_factory = tools or (lambda: default_registry(settings))
@@ -154,12 +151,9 @@ class Runtime:
                 await store.close()
 
     async def start(self) -> None:
-        if self.settings.llm_warm_up:
-            from opencode_api.actors._llm_router import RoutingLLMClient
-
-            # In the background and only when the default model needs LiteLLM (2 s, ~200 MB).
-            if isinstance(self.llm, RoutingLLMClient):
-                self.llm.start_warm_up()
+        # In the background and only when the default model needs LiteLLM (2 s, ~200 MB).
+        if self.settings.llm_warm_up and isinstance(self.llm, RoutingLLMClient):
+            self.llm.start_warm_up()
         await self.lease.start(recover=self.settings.mark_interrupted_on_start)
         await self.supervisor.start()
         self._started = True

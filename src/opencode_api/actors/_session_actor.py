@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from opencode_api.actors._agent_loop import AgentLoop, Turn
-from opencode_api.actors._compaction import SUMMARY_PROMPT, context_window, transcript
+from opencode_api.actors._compaction import SUMMARY_PROMPT, transcript
 from opencode_api.actors._context import build_context
 from opencode_api.actors._deferred import DeferredWrites, Write
 from opencode_api.actors._errors import InvalidRequestError, SessionError, client_error
@@ -29,7 +29,6 @@ from opencode_api.actors._events import (
     TurnEvent,
 )
 from opencode_api.actors._ids import new_id
-from opencode_api.actors._llm import LLMClient, LLMError, LLMRequest
 from opencode_api.actors._messages import (
     Abort,
     AnswerQuestion,
@@ -38,6 +37,7 @@ from opencode_api.actors._messages import (
     RunTurn,
 )
 from opencode_api.actors.tools import QuestionRejected, ToolRegistry
+from opencode_api.llm import LLMClient, LLMError, LLMRequest, context_window, resolve_model
 from opencode_api.runtime import Actor, Outbox
 from opencode_api.settings import Settings
 from opencode_api.store import (
@@ -573,8 +573,6 @@ class SessionActor(Actor):
         return title
 
     def _session_model(self) -> str:
-        from opencode_api.actors._providers import resolve_model
-
         return resolve_model(
             self.session.provider_id, self.session.model_id, self.deps.settings.default_model
         )[2]

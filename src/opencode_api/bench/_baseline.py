@@ -17,10 +17,15 @@ from typing import Any
 
 from aiohttp import web
 
-from opencode_api.actors._fast_client import FastLLMClient
-from opencode_api.actors._litellm_client import LiteLLMClient
-from opencode_api.actors._llm import LLMClient, LLMRequest, StreamFinish, TextDelta
 from opencode_api.http._listen import BatchAcceptSite, serve_app
+from opencode_api.llm import (
+    FastLLMClient,
+    LiteLLMClient,
+    LLMClient,
+    LLMRequest,
+    StreamFinish,
+    TextDelta,
+)
 from opencode_api.settings import Settings
 
 _CLIENT: web.AppKey[LLMClient] = web.AppKey("client", LLMClient)  # type: ignore[type-abstract]
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     settings = Settings()
     if args.llm_path == "litellm":
-        from opencode_api.actors._litellm_client import warm_up
+        from opencode_api.llm import warm_up
 
         # Seconds of import and tokenizer loading: before serving, so the bench measures serving.
         warm_up()

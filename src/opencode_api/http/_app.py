@@ -11,7 +11,6 @@ import structlog
 from aiohttp import web
 
 from opencode_api.actors import Runtime
-from opencode_api.actors._providers import list_providers
 from opencode_api.http import _catalogue_routes, _service_routes, _session_routes, _stream_routes
 from opencode_api.http._auth import Authenticator, auth_middleware
 from opencode_api.http._cors import cors_middleware
@@ -22,6 +21,7 @@ from opencode_api.http._metrics import Metrics
 from opencode_api.http._openapi import RouteSpec, add_routes, build_openapi
 from opencode_api.http._sse import StreamRegistry
 from opencode_api.http._workers import Topology, install
+from opencode_api.llm import list_providers
 from opencode_api.settings import Settings
 
 log = structlog.get_logger("opencode_api.http")

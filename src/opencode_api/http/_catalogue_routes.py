@@ -7,7 +7,12 @@ import asyncio
 from aiohttp import web
 
 from opencode_api.actors import NotFoundError
-from opencode_api.actors._providers import (
+from opencode_api.http._auth import user_id_of
+from opencode_api.http._keys import RUNTIME, SETTINGS
+from opencode_api.http._openapi import RouteSpec, route
+from opencode_api.http._schemas import QuestionListQuery, QuestionReplyRequest, SuccessResponse
+from opencode_api.http._validation import path_id, read_body, read_query
+from opencode_api.llm import (
     ModelInfo,
     ProviderDetail,
     ProviderInfo,
@@ -15,11 +20,6 @@ from opencode_api.actors._providers import (
     list_models,
     list_providers,
 )
-from opencode_api.http._auth import user_id_of
-from opencode_api.http._keys import RUNTIME, SETTINGS
-from opencode_api.http._openapi import RouteSpec, route
-from opencode_api.http._schemas import QuestionListQuery, QuestionReplyRequest, SuccessResponse
-from opencode_api.http._validation import path_id, read_body, read_query
 from opencode_api.store import Question
 
 

@@ -18,29 +18,31 @@ from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
 
-from opencode_api.actors._llm import (
+from opencode_api.llm._errors import (
     AuthenticationError,
     BadRequestError,
     ContextWindowExceededError,
     LLMError,
-    LLMRequest,
     ModelNotFoundError,
     ProviderUnavailableError,
     RateLimitError,
+)
+from opencode_api.llm._protocol import (
+    LLMRequest,
     ReasoningDelta,
     StreamEvent,
     StreamUsage,
     TextDelta,
 )
-from opencode_api.actors._provider_errors import (
+from opencode_api.llm._provider_errors import (
     error_for_status,
     from_transport_error,
     is_context_window_error,
     parse_retry_after,
     timed_out,
 )
-from opencode_api.actors._stream_events import ToolCallAssembler, final_events
-from opencode_api.actors._stream_watchdog import StreamWatchdog
+from opencode_api.llm._stream_events import ToolCallAssembler, final_events
+from opencode_api.llm._stream_watchdog import StreamWatchdog
 from opencode_api.settings import Settings
 
 READONLY_WARNING = r".*is using the `ReadOnly` qualifier"

@@ -8,22 +8,18 @@ from typing import Any
 
 import aiohttp
 
-from opencode_api.actors import _token_count
-from opencode_api.actors._llm import (
-    LLMRequest,
-    ProviderUnavailableError,
-    StreamEvent,
-    StreamUsage,
-)
-from opencode_api.actors._model_map import anthropic_max_tokens
-from opencode_api.actors._provider_errors import error_message_from_body
-from opencode_api.actors._stream_events import (
+from opencode_api.llm import _token_count
+from opencode_api.llm._errors import ProviderUnavailableError
+from opencode_api.llm._model_map import anthropic_max_tokens
+from opencode_api.llm._protocol import LLMRequest, StreamEvent, StreamUsage
+from opencode_api.llm._provider_errors import error_message_from_body
+from opencode_api.llm._stream_events import (
     DeltaBatch,
     ToolCallAssembler,
     final_events,
     sse_data_blocks,
 )
-from opencode_api.actors._stream_watchdog import StreamWatchdog
+from opencode_api.llm._stream_watchdog import StreamWatchdog
 from opencode_api.settings import Settings
 
 DEFAULT_API_BASE = "https://api.anthropic.com"

@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 
 import structlog
 
-from opencode_api.actors._fast_client import FAST_PROVIDERS, FastLLMClient
-from opencode_api.actors._litellm_client import LiteLLMClient, litellm_loaded, warm_up
-from opencode_api.actors._llm import LLMRequest, ProviderNotConfiguredError, StreamEvent
-from opencode_api.actors._model_map import split_model
-from opencode_api.actors._providers import missing_credentials
+from opencode_api.llm._errors import ProviderNotConfiguredError
+from opencode_api.llm._fast_client import FAST_PROVIDERS, FastLLMClient
+from opencode_api.llm._litellm_client import LiteLLMClient, litellm_loaded, warm_up
+from opencode_api.llm._model_map import split_model
+from opencode_api.llm._protocol import LLMRequest, StreamEvent
+from opencode_api.llm._providers import missing_credentials
 from opencode_api.settings import Settings
 
 log = structlog.get_logger("opencode_api.llm")

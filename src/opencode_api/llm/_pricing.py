@@ -24,8 +24,8 @@ from datetime import UTC, datetime, time, tzinfo
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from opencode_api.actors._llm import StreamUsage
-from opencode_api.actors._model_map import Entry, ModelMapUnavailableError, find_model
+from opencode_api.llm._model_map import Entry, ModelMapUnavailableError, find_model
+from opencode_api.llm._protocol import StreamUsage
 
 _THRESHOLD_PREFIXES = (
     "input_cost_per_token_above_",

@@ -21,16 +21,11 @@ from typing import Any
 
 import aiohttp
 
-from opencode_api.actors import _fast_anthropic, _fast_openai
-from opencode_api.actors._llm import (
-    BadRequestError,
-    LLMError,
-    LLMRequest,
-    ProviderUnavailableError,
-    StreamEvent,
-)
-from opencode_api.actors._model_map import split_model
-from opencode_api.actors._provider_errors import (
+from opencode_api.llm import _fast_anthropic, _fast_openai
+from opencode_api.llm._errors import BadRequestError, LLMError, ProviderUnavailableError
+from opencode_api.llm._model_map import split_model
+from opencode_api.llm._protocol import LLMRequest, StreamEvent
+from opencode_api.llm._provider_errors import (
     connection_failed,
     error_for_status,
     error_message_from_body,
@@ -38,7 +33,7 @@ from opencode_api.actors._provider_errors import (
     parse_retry_after,
     timed_out,
 )
-from opencode_api.actors._stream_watchdog import StreamWatchdog
+from opencode_api.llm._stream_watchdog import StreamWatchdog
 from opencode_api.settings import Settings
 
 FAST_PROVIDERS = frozenset({"openai", "anthropic"})

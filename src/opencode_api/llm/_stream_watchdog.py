@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import math
 
-from opencode_api.actors._llm import ProviderTimeoutError
-from opencode_api.actors._provider_errors import timed_out
+from opencode_api.llm._errors import ProviderTimeoutError
+from opencode_api.llm._provider_errors import timed_out
 
 # Timers may run up to the loop's clock resolution early: a wait this close to expiry has expired.
 _SLACK = 0.001

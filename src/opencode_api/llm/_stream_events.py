@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from opencode_api.actors._llm import (
+from opencode_api.llm._protocol import (
     ReasoningDelta,
     StreamEvent,
     StreamFinish,
@@ -15,7 +15,7 @@ from opencode_api.actors._llm import (
     TextDelta,
     ToolCallRequest,
 )
-from opencode_api.actors._stream_watchdog import StreamWatchdog
+from opencode_api.llm._stream_watchdog import StreamWatchdog
 
 _FINISH_REASONS = {
     "end_turn": "stop",

@@ -9,11 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from opencode_api.actors._model_map import (
+from opencode_api.llm._model_map import (
     ModelMapUnavailableError,
     model_map,
     split_model,
 )
+from opencode_api.llm._model_map import context_window as map_context_window
 from opencode_api.settings import Settings
 
 
@@ -203,3 +204,12 @@ def _family(model_id: str) -> str | None:
     """Retired or future names of the three main families still have an obvious home."""
     family = model_id.split("-", 1)[0].lower()
     return {"claude": "anthropic", "gemini": "gemini", "gpt": "openai"}.get(family)
+
+
+def context_window(model: str) -> int | None:
+    """The model's context window from LiteLLM's bundled map, or None when it is unknown (or the
+    map cannot be read)."""
+    try:
+        return map_context_window(model)
+    except ModelMapUnavailableError:
+        return None

@@ -17,7 +17,7 @@ import time
 
 import aiohttp
 
-from opencode_api.actors._llm import (
+from opencode_api.llm._errors import (
     AuthenticationError,
     BadRequestError,
     ContextWindowExceededError,

@@ -16,7 +16,7 @@ import os
 import threading
 from typing import Protocol
 
-from opencode_api.actors._model_map import litellm_package_dir
+from opencode_api.llm._model_map import litellm_package_dir
 
 ENCODING = "cl100k_base"
 _ENCODING_URL = f"https://openaipublic.blob.core.windows.net/encodings/{ENCODING}.tiktoken"
