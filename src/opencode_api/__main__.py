@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from opencode_api._version import __version__
 
 if TYPE_CHECKING:
-    from opencode_api.http._listen import ListenError
+    from opencode_api.http import ListenError
 
 _SERVE_DESCRIPTION = """\
 Run the HTTP API server until SIGTERM or SIGINT (Ctrl-C), which give running turns
@@ -113,7 +113,7 @@ def serve(
         return _run_workers(host, port, int(os.environ["WORKERS"]))
 
     from opencode_api._logging import configure_logging
-    from opencode_api.http._listen import ListenError, bind_sockets
+    from opencode_api.http import ListenError, bind_sockets
     from opencode_api.settings import Settings
 
     settings = Settings()
@@ -150,10 +150,10 @@ def _serve_on(settings: Any, bound: list[socket.socket]) -> None:
     app = create_app(settings)
     unix_socket: str | None = None
     if settings.workers > 1 and settings.worker_socket_dir is not None:
-        from opencode_api.http._workers import socket_path
+        from opencode_api.http import socket_path
 
         unix_socket = str(socket_path(Path(settings.worker_socket_dir), settings.worker_index))
-    from opencode_api.http._listen import BatchAcceptSite, SiteFactory, serve_app
+    from opencode_api.http import BatchAcceptSite, SiteFactory, serve_app
 
     # Workers share the public port (the kernel spreads connections) and each has its own Unix
     # socket, where the others forward requests about the sessions it owns. A deep accept queue
@@ -230,7 +230,7 @@ def _run_workers(host: str | None, port: int | None, count: int) -> int:
     import signal
     import tempfile
 
-    from opencode_api.http._listen import ListenError, bind_sockets
+    from opencode_api.http import ListenError, bind_sockets
     from opencode_api.settings import Settings
 
     settings = Settings()
@@ -279,7 +279,7 @@ def _run_workers(host: str | None, port: int | None, count: int) -> int:
 
 
 async def _mark_interrupted(settings: Any) -> None:
-    from opencode_api.actors._runtime import open_store_for
+    from opencode_api.actors import open_store_for
 
     store = open_store_for(settings)
     await store.open()

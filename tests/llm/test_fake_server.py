@@ -22,6 +22,7 @@ def test_public_names() -> None:
         "Reply",
         "ToolCall",
         "Usage",
+        "default_reply",
         "split_words",
     }
 

@@ -9,7 +9,8 @@ import pytest
 import structlog.testing
 from pydantic import BaseModel
 
-from opencode_api.actors.tools import (
+from opencode_api.settings import Settings
+from opencode_api.tools import (
     Tool,
     ToolContext,
     ToolError,
@@ -17,7 +18,6 @@ from opencode_api.actors.tools import (
     ToolRegistry,
     default_registry,
 )
-from opencode_api.settings import Settings
 from tests.tools.fakes import FakeContext
 
 
@@ -196,7 +196,7 @@ async def test_crash_is_logged_with_its_traceback(registry: ToolRegistry, ctx: F
 
 
 def test_public_names() -> None:
-    import opencode_api.actors.tools as tools
+    import opencode_api.tools as tools
 
     assert tools.__all__ == sorted(tools.__all__)
     public = {

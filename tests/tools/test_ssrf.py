@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import pytest
 from yarl import URL
 
-from opencode_api.actors.tools import AddressBlocked, AddressPolicy, VettingResolver, blocked_reason
-from opencode_api.actors.tools._ssrf import parse_ip_host
+from opencode_api.tools import AddressBlocked, AddressPolicy, VettingResolver, blocked_reason
+from opencode_api.tools._ssrf import parse_ip_host
 
 
 @pytest.mark.parametrize(

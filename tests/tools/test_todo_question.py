@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from opencode_api.actors.tools import QuestionRejected, ToolRegistry, default_registry
 from opencode_api.settings import Settings
 from opencode_api.store import QuestionItem, Todo
+from opencode_api.tools import QuestionRejected, ToolRegistry, default_registry
 from tests.tools.fakes import FakeContext
 
 TODOS = [

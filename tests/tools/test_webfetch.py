@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from aiohttp.test_utils import TestServer
 
-from opencode_api.actors.tools import ToolRegistry, WebFetchTool
+from opencode_api.tools import ToolRegistry, WebFetchTool
 from tests.tools.fakes import FakeContext
 from tests.tools.servers import CountingTarget, pages_app
 

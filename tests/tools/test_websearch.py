@@ -12,14 +12,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
-from opencode_api.actors.tools import (
+from opencode_api.settings import Settings
+from opencode_api.tools import (
     DdgsBackend,
     ExaBackend,
     ToolRegistry,
     WebSearchTool,
     default_registry,
 )
-from opencode_api.settings import Settings
 from tests.tools.fakes import FakeContext
 
 EXA_RESULTS = {

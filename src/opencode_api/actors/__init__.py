@@ -23,7 +23,7 @@ from opencode_api.actors._events import (
     TurnEvent,
 )
 from opencode_api.actors._quota import QuotaPolicy
-from opencode_api.actors._runtime import BusyPolicy, Runtime
+from opencode_api.actors._runtime import BusyPolicy, Runtime, open_store_for
 from opencode_api.actors._session_actor import SessionActor, SessionDeps, TurnSummary
 from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.llm import LLMClient, LLMError, LLMRequest, StreamEvent
@@ -58,4 +58,5 @@ __all__ = [
     "TurnEvent",
     "TurnStream",
     "TurnSummary",
+    "open_store_for",
 ]

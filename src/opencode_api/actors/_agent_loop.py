@@ -26,7 +26,6 @@ from opencode_api.actors._events import (
 )
 from opencode_api.actors._ids import new_id
 from opencode_api.actors._messages import TurnOptions
-from opencode_api.actors.tools import ToolContext, ToolRegistry, ToolResult
 from opencode_api.llm import (
     LLMClient,
     LLMError,
@@ -40,6 +39,7 @@ from opencode_api.llm import (
 )
 from opencode_api.settings import Settings
 from opencode_api.store import Message, Part, StepRecord, Store, Usage
+from opencode_api.tools import ToolContext, ToolRegistry, ToolResult
 
 log = structlog.get_logger("opencode_api.agent")
 

@@ -47,9 +47,6 @@ class QuotaExceededError(SessionError):
         self.resets_at = resets_at
 
 
-STORE_UNAVAILABLE = "the session store is unavailable right now; try again shortly"
-
-
 def client_error(exc: BaseException) -> dict[str, Any]:
     """What a client is told about a failure of a turn, a title or a compaction (API.md's
     failure table): a type and a message, never an exception's text, an address or a trace.
@@ -59,7 +56,7 @@ def client_error(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, StoreValueError):
         return {"type": "invalid_request", "message": "a value of the request cannot be stored"}
     if isinstance(exc, StoreError):
-        return {"type": "unavailable", "message": STORE_UNAVAILABLE}
+        return {"type": "unavailable", "message": StoreError.public_message}
     if isinstance(exc, InvalidRequestError):
         data: dict[str, Any] = {"type": "invalid_request", "message": str(exc)}
         if exc.field is not None:

@@ -17,8 +17,7 @@ from datetime import timedelta
 
 import structlog
 
-from opencode_api.store import Owner, Store, StoreError
-from opencode_api.store._models import utcnow
+from opencode_api.store import Owner, Store, StoreError, utcnow
 
 log = structlog.get_logger("opencode_api.runtime")
 

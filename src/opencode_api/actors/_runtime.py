@@ -37,7 +37,6 @@ from opencode_api.actors._ownership import TurnLease
 from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._session_actor import SessionActor, SessionDeps, TurnSummary
 from opencode_api.actors._turn_stream import TurnStream
-from opencode_api.actors.tools import ToolRegistry, default_registry
 from opencode_api.llm import LLMClient, RoutingLLMClient, resolve_model
 from opencode_api.runtime import (
     MailboxFull,
@@ -57,6 +56,7 @@ from opencode_api.store import (
     Store,
     Todo,
 )
+from opencode_api.tools import ToolRegistry, default_registry
 
 log = structlog.get_logger("opencode_api.runtime")
 
@@ -314,19 +314,21 @@ class Runtime:
         The turn belongs to the session: closing the stream early does not stop it.
         """
         return TurnStream(
-            self,
-            session_id,
-            content,
-            user_id=user_id,
-            model=model,
-            provider_id=provider_id,
-            model_id=model_id,
-            system=system,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            tools_enabled=tools_enabled,
-            max_steps=max_steps,
-            busy=busy,
+            lambda: self._enqueue_turn(
+                session_id,
+                content,
+                user_id=user_id,
+                model=model,
+                provider_id=provider_id,
+                model_id=model_id,
+                system=system,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                tools_enabled=tools_enabled,
+                max_steps=max_steps,
+                busy=busy,
+            ),
+            lambda after: self._resubscribe(session_id, after),
         )
 
     async def _enqueue_turn(

@@ -36,12 +36,12 @@ from opencode_api.actors._messages import (
     GenerateTitle,
     RunTurn,
 )
-from opencode_api.actors.tools import QuestionRejected, ToolRegistry
 from opencode_api.llm import LLMClient, LLMError, LLMRequest, context_window, resolve_model
 from opencode_api.runtime import Actor, Outbox
 from opencode_api.settings import Settings
 from opencode_api.store import (
     Message,
+    MessageStatus,
     Question,
     QuestionItem,
     Session,
@@ -50,8 +50,9 @@ from opencode_api.store import (
     StoreError,
     Todo,
     Usage,
+    utcnow,
 )
-from opencode_api.store._models import MessageStatus, utcnow
+from opencode_api.tools import QuestionRejected, ToolRegistry
 
 log = structlog.get_logger("opencode_api.session")
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from opencode_api.actors._events import TurnEvent
 from opencode_api.runtime import OutboxItem, SubscriberLagged, Subscription
 
-if TYPE_CHECKING:
-    from opencode_api.actors._runtime import Runtime
+# Enqueues the turn: its user message id and a subscription to the session's events.
+Enqueue = Callable[[], Awaitable[tuple[str, Subscription[Any]]]]
+# Subscribes again after a sequence number (a subscriber that lagged catches up).
+Resubscribe = Callable[[int | None], Awaitable[Subscription[Any]]]
 
 
 class TurnStream:
@@ -20,20 +22,16 @@ class TurnStream:
     mailbox full) before anything is streamed; iteration calls it when nobody did.
     """
 
-    def __init__(self, runtime: Runtime, session_id: str, content: str, **options: Any) -> None:
-        self._runtime = runtime
-        self._session_id = session_id
-        self._content = content
-        self._options = options
+    def __init__(self, enqueue: Enqueue, resubscribe: Resubscribe) -> None:
+        self._enqueue = enqueue
+        self._resubscribe = resubscribe
         self._subscription: Subscription[Any] | None = None
         self.turn_id: str | None = None
         self._finished = False
 
     async def start(self) -> None:
         if self._subscription is None:
-            self.turn_id, self._subscription = await self._runtime._enqueue_turn(
-                self._session_id, self._content, **self._options
-            )
+            self.turn_id, self._subscription = await self._enqueue()
 
     async def items(self) -> AsyncIterator[OutboxItem[TurnEvent]]:
         async for batch in self.batches():
@@ -77,7 +75,7 @@ class TurnStream:
                     # Too slow for the live buffer: catch up from the replay buffer.
                     subscription.close()
                     resume = exc.last_seq if exc.last_seq is not None else last_seq
-                    subscription = await self._runtime._resubscribe(self._session_id, resume)
+                    subscription = await self._resubscribe(resume)
         finally:
             subscription.close()
 

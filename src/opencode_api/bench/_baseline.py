@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from opencode_api.http._listen import BatchAcceptSite, serve_app
+from opencode_api.http import BatchAcceptSite, serve_app
 from opencode_api.llm import (
     FastLLMClient,
     LiteLLMClient,

@@ -14,8 +14,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from opencode_api.testing import FakeLLMServer, Reply, ToolCall
-from opencode_api.testing._script import default_reply
+from opencode_api.testing import FakeLLMServer, Reply, ToolCall, default_reply
 
 # Linux caps it at net.core.somaxconn (4096 here).
 

@@ -25,7 +25,6 @@ from opencode_api.actors import (
     QuotaExceededError,
     SessionBusyError,
 )
-from opencode_api.actors._errors import STORE_UNAVAILABLE
 from opencode_api.runtime import (
     ActivationError,
     ActorDeadError,
@@ -168,9 +167,9 @@ def response_for(exc: BaseException) -> web.Response | None:
         case StoreConflict():
             return error_response(409, "conflict", "the request conflicts with stored data")
         case StoreError():
-            return _unavailable(STORE_UNAVAILABLE, retry_after=5)
+            return _unavailable(StoreError.public_message, retry_after=5)
         case ActivationError() if isinstance(exc.__cause__, StoreError):
-            return _unavailable(STORE_UNAVAILABLE, retry_after=5)
+            return _unavailable(StoreError.public_message, retry_after=5)
         case ActorDeadError() | ActivationError():
             return _unavailable("the session is unavailable right now; try again", retry_after=1)
     return None

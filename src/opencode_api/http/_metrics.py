@@ -93,6 +93,10 @@ class Metrics:
         self.collect_runtime()
         return generate_latest(self.registry)
 
+    def response(self) -> web.Response:
+        """The Prometheus text exposition, as ``GET /metrics`` answers it."""
+        return web.Response(body=self.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     def middleware(self) -> Any:
         @web.middleware
         async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -113,10 +117,3 @@ class Metrics:
                 )
 
         return metrics_middleware
-
-
-async def metrics_handler(request: web.Request) -> web.Response:
-    from opencode_api.http._keys import METRICS
-
-    body = request.app[METRICS].render()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

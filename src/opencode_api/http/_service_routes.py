@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from opencode_api._version import __version__
-from opencode_api.http._metrics import metrics_handler
+from opencode_api.http._keys import METRICS
 from opencode_api.http._openapi import Handler, RouteSpec, route
 from opencode_api.http._schemas import HealthResponse
 
@@ -109,10 +109,12 @@ async def redoc(request: web.Request) -> web.Response:
     return _page(_REDOC_HTML)
 
 
-metrics = route(
+@route(
     "GET", "/metrics", name="metrics", summary="Prometheus metrics", tag="service",
     text="text/plain",
-)(metrics_handler)
+)
+async def metrics(request: web.Request) -> web.Response:
+    return request.app[METRICS].response()
 
 
 def _page(html: str) -> web.Response:

@@ -10,18 +10,14 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections import deque
-from typing import TYPE_CHECKING
 
 import structlog
 
 from opencode_api.runtime._envelope import Envelope
 from opencode_api.runtime._errors import ActorDeadError, MailboxFull, SupervisorClosed
+from opencode_api.runtime._host import MailboxHost, Receiver
+from opencode_api.runtime._outbox import Outbox
 from opencode_api.runtime._ref import ActorRef
-
-if TYPE_CHECKING:
-    from opencode_api.runtime._actor import Actor
-    from opencode_api.runtime._outbox import Outbox
-    from opencode_api.runtime._supervisor import Supervisor
 
 _log = structlog.get_logger("opencode_api.runtime")
 
@@ -56,11 +52,11 @@ class Mailbox:
     )
 
     def __init__(
-        self, supervisor: Supervisor, actor_id: str, instance: Actor, outbox: Outbox[object]
+        self, supervisor: MailboxHost, actor_id: str, instance: Receiver, outbox: Outbox[object]
     ) -> None:
         self.supervisor = supervisor
         self.actor_id = actor_id
-        self.instance: Actor | None = instance
+        self.instance: Receiver | None = instance
         self.outbox = outbox
         self.queue: deque[Envelope] = deque()
         # Created on first use: control messages are rare and idle actors must stay small.
@@ -69,7 +65,7 @@ class Mailbox:
         self.control_task: asyncio.Task[None] | None = None
         self.handling = False
         self.state = State.ALIVE
-        self.last_active = supervisor._clock.monotonic()
+        self.last_active = supervisor.monotonic()
         self.restarts: deque[float] | None = None
         # Set while the instance is being rebuilt after a crash; control messages wait on it.
         self.instance_ready: asyncio.Event | None = None
@@ -78,6 +74,11 @@ class Mailbox:
     @property
     def is_alive(self) -> bool:
         return self.state is State.ALIVE
+
+    @property
+    def depth(self) -> int:
+        """Ordinary messages waiting (the one being handled not counted)."""
+        return len(self.queue)
 
     @property
     def is_busy(self) -> bool:
@@ -107,16 +108,16 @@ class Mailbox:
     def put(self, envelope: Envelope) -> None:
         if self.state is not State.ALIVE:
             raise self._refusal()
-        if self.supervisor._closing:
+        if self.supervisor.closing:
             raise SupervisorClosed("the supervisor is shutting down")
-        if len(self.queue) >= self.supervisor._mailbox_size:
+        if len(self.queue) >= self.supervisor.mailbox_size:
             raise MailboxFull(
                 f"mailbox of actor {self.actor_id!r} is full "
-                f"({self.supervisor._mailbox_size} messages waiting)"
+                f"({self.supervisor.mailbox_size} messages waiting)"
             )
         self.queue.append(envelope)
         if self.drain_task is None:
-            self.drain_task = self.supervisor._spawn(self._drain(), self.actor_id)
+            self.drain_task = self.supervisor.spawn(self._drain(), self.actor_id)
 
     def put_control(self, envelope: Envelope) -> None:
         # Accepted while stopping too: during a shutdown grace period an abort must still arrive.
@@ -129,7 +130,7 @@ class Mailbox:
             raise MailboxFull(f"control lane of actor {self.actor_id!r} is full")
         control.append(envelope)
         if self.control_task is None:
-            self.control_task = self.supervisor._spawn(self._drain_control(), self.actor_id)
+            self.control_task = self.supervisor.spawn(self._drain_control(), self.actor_id)
 
     def fail_control(self, error_message: str) -> None:
         control = self.control
@@ -137,7 +138,7 @@ class Mailbox:
             control.popleft().fail(ActorDeadError(error_message))
 
     def _refusal(self) -> Exception:
-        if self.supervisor._closing:
+        if self.supervisor.closing:
             return SupervisorClosed("the supervisor is shutting down")
         return ActorDeadError(f"actor {self.actor_id!r} is stopped")
 
@@ -166,7 +167,7 @@ class Mailbox:
                     crash.__cause__ = exc
                     envelope.fail(crash)
                     envelope = None
-                    await supervisor._restart(self, crash)
+                    await supervisor.restart(self, crash)
                     continue
                 except Exception as exc:
                     self.handling = False
@@ -178,7 +179,7 @@ class Mailbox:
                                 "message failed", actor_id=self.actor_id, error=repr(exc)
                             )
                         continue
-                    await supervisor._restart(self, exc)
+                    await supervisor.restart(self, exc)
                     continue
                 self.handling = False
                 envelope.answer(result)
@@ -190,7 +191,7 @@ class Mailbox:
         finally:
             self.handling = False
             self.drain_task = None
-            supervisor._went_idle(self)
+            supervisor.went_idle(self)
 
     async def _drain_control(self) -> None:
         control = self.control
@@ -224,7 +225,7 @@ class Mailbox:
             raise
         finally:
             self.control_task = None
-            self.supervisor._went_idle(self)
+            self.supervisor.went_idle(self)
 
 
 def _being_cancelled() -> bool:

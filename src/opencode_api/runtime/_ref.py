@@ -9,7 +9,7 @@ from opencode_api.runtime._envelope import Envelope
 from opencode_api.runtime._errors import AskTimeout
 
 if TYPE_CHECKING:
-    from opencode_api.runtime._mailbox import Mailbox
+    from opencode_api.runtime._host import Lanes
     from opencode_api.runtime._outbox import Outbox, Subscription
 
 
@@ -19,7 +19,7 @@ class ActorRef:
 
     __slots__ = ("_mailbox", "actor_id")
 
-    def __init__(self, mailbox: Mailbox) -> None:
+    def __init__(self, mailbox: Lanes) -> None:
         self._mailbox = mailbox
         self.actor_id = mailbox.actor_id
 
@@ -62,7 +62,7 @@ class ActorRef:
     @property
     def mailbox_depth(self) -> int:
         """Ordinary messages waiting, not counting the one being handled."""
-        return len(self._mailbox.queue)
+        return self._mailbox.depth
 
     @property
     def is_busy(self) -> bool:

@@ -21,6 +21,7 @@ from opencode_api.runtime._errors import (
     SupervisorClosed,
 )
 from opencode_api.runtime._hooks import NoHooks, SupervisorHooks, SupervisorStats
+from opencode_api.runtime._host import Receiver
 from opencode_api.runtime._mailbox import Mailbox, State
 from opencode_api.runtime._outbox import Outbox
 from opencode_api.runtime._ref import ActorRef
@@ -73,7 +74,7 @@ class Supervisor:
         if max_actors is not None and max_actors < 1:
             raise ValueError(f"max_actors must be at least 1, not {max_actors}")
         self._factory = factory
-        self._mailbox_size = mailbox_size
+        self._max_queue = mailbox_size
         self._outbox_size = outbox_size
         self._outbox_start_seq = outbox_start_seq
         self._max_actors = max_actors
@@ -92,7 +93,7 @@ class Supervisor:
         self._cells: OrderedDict[str, Mailbox] = OrderedDict()
         self._activating: dict[str, _Activation] = {}
         self._stopping: dict[str, asyncio.Event] = {}
-        self._closing = False
+        self._is_closing = False
         self._host: asyncio.Task[None] | None = None
         self._group: asyncio.TaskGroup | None = None
         self._ready = asyncio.Event()
@@ -103,11 +104,25 @@ class Supervisor:
         self._passivations = 0
         self._stopped = 0
 
+    # -- the host of its mailboxes (MailboxHost) ------------------------------------------------
+
+    @property
+    def closing(self) -> bool:
+        """Shutting down: new messages are refused."""
+        return self._is_closing
+
+    @property
+    def mailbox_size(self) -> int:
+        return self._max_queue
+
+    def monotonic(self) -> float:
+        return self._clock.monotonic()
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the task group that owns every runtime task (and the idle reaper, if any)."""
-        if self._closing:
+        if self._is_closing:
             raise SupervisorClosed("the supervisor is shut down; cannot start() it again")
         if self._host is None:
             self._host = asyncio.create_task(self._own_tasks(), name="opencode_api.supervisor")
@@ -133,7 +148,7 @@ class Supervisor:
             await self._shutdown_done.wait()
             return
         done = self._shutdown_done = asyncio.Event()
-        self._closing = True
+        self._is_closing = True
         try:
             await self._stop_mailboxes(list(self._cells.values()), grace, passivate=False)
             # Passivations that were already under way finish on their own.
@@ -159,7 +174,8 @@ class Supervisor:
         finally:
             self._group = None
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None], actor_id: str) -> asyncio.Task[None]:
+    def spawn(self, coroutine: Coroutine[Any, Any, None], actor_id: str) -> asyncio.Task[None]:
+        """Start an actor's lane task as a child of the supervisor's task group."""
         group = self._group
         if group is None:
             coroutine.close()
@@ -187,10 +203,10 @@ class Supervisor:
             mailbox.last_active = self._clock.monotonic()
             self._cells.move_to_end(actor_id)
             return mailbox.ref
-        if self._group is None and not self._closing:
+        if self._group is None and not self._is_closing:
             await self.start()
         while True:
-            if self._closing:
+            if self._is_closing:
                 raise SupervisorClosed("the supervisor is shutting down")
             mailbox = self._cells.get(actor_id)
             if mailbox is not None:
@@ -229,7 +245,7 @@ class Supervisor:
                 raise
             except Exception as exc:
                 raise ActivationError(f"activating actor {actor_id!r} failed: {exc!r}") from exc
-            if self._closing:
+            if self._is_closing:
                 await self._call_on_stop(actor_id, instance)
                 outbox.close()
                 raise SupervisorClosed("the supervisor is shutting down")
@@ -257,7 +273,7 @@ class Supervisor:
 
     # -- crashes ------------------------------------------------------------------------------
 
-    async def _restart(self, mailbox: Mailbox, error: Exception) -> None:
+    async def restart(self, mailbox: Mailbox, error: Exception) -> None:
         """Replace a crashed instance (runs in the actor's own lane task), or stop the actor
         when it crashed more than ``max_restarts`` times within ``restart_window`` seconds."""
         actor_id = mailbox.actor_id
@@ -333,7 +349,7 @@ class Supervisor:
         """Passivate every actor idle (see ``Actor.can_passivate``; no work, no subscribers) for
         longer than ``idle_ttl``; returns how many. The next ``get_or_activate`` reactivates."""
         ttl = self._idle_ttl
-        if ttl is None or self._closing:
+        if ttl is None or self._is_closing:
             return 0
         now = self._clock.monotonic()
         victims = [
@@ -410,7 +426,7 @@ class Supervisor:
             self._stopped += 1
             self._notify(self._on_stop, actor_id)
 
-    async def _call_on_stop(self, actor_id: str, instance: Actor) -> None:
+    async def _call_on_stop(self, actor_id: str, instance: Receiver) -> None:
         try:
             await instance.on_stop()
         except asyncio.CancelledError:
@@ -420,7 +436,8 @@ class Supervisor:
 
     # -- bookkeeping --------------------------------------------------------------------------
 
-    def _went_idle(self, mailbox: Mailbox) -> None:
+    def went_idle(self, mailbox: Mailbox) -> None:
+        """A lane ran dry: the actor's idle clock starts and it moves to the back of the LRU."""
         mailbox.last_active = self._clock.monotonic()
         if self._cells.get(mailbox.actor_id) is mailbox:
             self._cells.move_to_end(mailbox.actor_id)

@@ -14,6 +14,7 @@ from opencode_api.store._models import (
     DailyUsage,
     Message,
     MessagePage,
+    MessageStatus,
     ModelCost,
     Owner,
     Part,
@@ -25,7 +26,10 @@ from opencode_api.store._models import (
     SessionCost,
     StepRecord,
     Todo,
+    TodoPriority,
+    TodoStatus,
     Usage,
+    utcnow,
 )
 from opencode_api.store._postgres import PostgresStore
 from opencode_api.store._protocol import Order, Store
@@ -37,6 +41,7 @@ __all__ = [
     "DailyUsage",
     "Message",
     "MessagePage",
+    "MessageStatus",
     "MigrationError",
     "ModelCost",
     "Order",
@@ -58,7 +63,10 @@ __all__ = [
     "StoreValueError",
     "SupabaseStore",
     "Todo",
+    "TodoPriority",
+    "TodoStatus",
     "UnsupportedDatabaseURL",
     "Usage",
     "open_store",
+    "utcnow",
 ]

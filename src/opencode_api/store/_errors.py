@@ -15,7 +15,12 @@ from opencode_api.errors import OpenCodeError
 
 
 class StoreError(OpenCodeError):
-    """A persistence operation failed; the database driver's error is chained as the cause."""
+    """A persistence operation failed; the database driver's error is chained as the cause.
+
+    ``public_message`` is what a client is told (the driver's text, with its addresses, stays in
+    the log)."""
+
+    public_message = "the session store is unavailable right now; try again shortly"
 
 
 class UnsupportedDatabaseURL(StoreError, ValueError):

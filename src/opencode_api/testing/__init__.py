@@ -7,7 +7,7 @@ async with FakeLLMServer() as fake:
 
 from opencode_api.testing._anthropic_fake import FakeAnthropicServer
 from opencode_api.testing._openai_fake import FakeLLMServer
-from opencode_api.testing._script import Reply, ToolCall, Usage, split_words
+from opencode_api.testing._script import Reply, ToolCall, Usage, default_reply, split_words
 from opencode_api.testing._server import FakeProviderServer
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "Reply",
     "ToolCall",
     "Usage",
+    "default_reply",
     "split_words",
 ]

@@ -9,7 +9,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from opencode_api.http._listen import BatchAcceptSite
+from opencode_api.http import BatchAcceptSite
 from opencode_api.testing._script import Reply, default_reply
 
 # A deep accept queue: load tests open thousands of connections at once, and aiohttp's default

@@ -1,6 +1,6 @@
 """The agent's tools (webfetch, websearch, todowrite/todoread, question) and their registry."""
 
-from opencode_api.actors.tools._base import (
+from opencode_api.tools._base import (
     QuestionRejected,
     Tool,
     ToolContext,
@@ -9,29 +9,29 @@ from opencode_api.actors.tools._base import (
     ToolOutput,
     ToolResult,
 )
-from opencode_api.actors.tools._question import QuestionParams, QuestionTool
-from opencode_api.actors.tools._registry import ToolRegistry, default_registry
-from opencode_api.actors.tools._search_backends import (
+from opencode_api.tools._question import QuestionParams, QuestionTool
+from opencode_api.tools._registry import ToolRegistry, default_registry
+from opencode_api.tools._search_backends import (
     DdgsBackend,
     ExaBackend,
     SearchBackend,
     SearchResult,
 )
-from opencode_api.actors.tools._ssrf import (
+from opencode_api.tools._ssrf import (
     AddressBlocked,
     AddressPolicy,
     Lookup,
     VettingResolver,
     blocked_reason,
 )
-from opencode_api.actors.tools._todo import (
+from opencode_api.tools._todo import (
     TodoReadParams,
     TodoReadTool,
     TodoWriteParams,
     TodoWriteTool,
 )
-from opencode_api.actors.tools._webfetch import WebFetchParams, WebFetchTool
-from opencode_api.actors.tools._websearch import WebSearchParams, WebSearchTool
+from opencode_api.tools._webfetch import WebFetchParams, WebFetchTool
+from opencode_api.tools._websearch import WebSearchParams, WebSearchTool
 
 __all__ = [
     "AddressBlocked",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from opencode_api.actors.tools._base import QuestionRejected, Tool, ToolContext, ToolOutput
 from opencode_api.store import QuestionItem, QuestionOption
+from opencode_api.tools._base import QuestionRejected, Tool, ToolContext, ToolOutput
 
 DESCRIPTION = """\
 Asks the user one or more questions and waits for the answers. Use it when you need to:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, BaseModel, Field
 
-from opencode_api.actors.tools._base import Tool, ToolContext, ToolOutput
-from opencode_api.actors.tools._search_backends import (
+from opencode_api.settings import Settings
+from opencode_api.tools._base import Tool, ToolContext, ToolOutput
+from opencode_api.tools._search_backends import (
     DdgsBackend,
     ExaBackend,
     SearchBackend,
     SearchResult,
 )
-from opencode_api.settings import Settings
 
 DESCRIPTION = """\
 Searches the web and returns the most relevant results, each with its title, URL and a snippet \

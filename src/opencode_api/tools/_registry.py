@@ -10,13 +10,13 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from opencode_api.actors.tools._base import Tool, ToolContext, ToolError, ToolResult
-from opencode_api.actors.tools._question import QuestionTool
-from opencode_api.actors.tools._ssrf import Lookup
-from opencode_api.actors.tools._todo import TodoReadTool, TodoWriteTool
-from opencode_api.actors.tools._webfetch import WebFetchTool
-from opencode_api.actors.tools._websearch import WebSearchTool
 from opencode_api.settings import Settings
+from opencode_api.tools._base import Tool, ToolContext, ToolError, ToolResult
+from opencode_api.tools._question import QuestionTool
+from opencode_api.tools._ssrf import Lookup
+from opencode_api.tools._todo import TodoReadTool, TodoWriteTool
+from opencode_api.tools._webfetch import WebFetchTool
+from opencode_api.tools._websearch import WebSearchTool
 
 log = structlog.get_logger(__name__)
 

@@ -9,9 +9,9 @@ import aiohttp
 from pydantic import BaseModel, Field
 from yarl import URL
 
-from opencode_api.actors.tools._base import Tool, ToolContext, ToolError, ToolOutput
-from opencode_api.actors.tools._ssrf import AddressBlocked, AddressPolicy, Lookup, VettingResolver
 from opencode_api.settings import Settings
+from opencode_api.tools._base import Tool, ToolContext, ToolError, ToolOutput
+from opencode_api.tools._ssrf import AddressBlocked, AddressPolicy, Lookup, VettingResolver
 
 DEFAULT_TIMEOUT = 30.0
 MAX_TIMEOUT = 120.0

@@ -8,9 +8,9 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from opencode_api.actors.tools._schema import inline_schema
 from opencode_api.errors import OpenCodeError
 from opencode_api.store import QuestionItem, Store, Todo
+from opencode_api.tools._schema import inline_schema
 
 P = TypeVar("P", bound=BaseModel)
 

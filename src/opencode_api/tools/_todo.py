@@ -7,9 +7,8 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from opencode_api.actors.tools._base import Tool, ToolContext, ToolOutput
-from opencode_api.store import Todo
-from opencode_api.store._models import TodoPriority, TodoStatus
+from opencode_api.store import Todo, TodoPriority, TodoStatus
+from opencode_api.tools._base import Tool, ToolContext, ToolOutput
 
 TODOWRITE_DESCRIPTION = """\
 Creates and updates the structured task list of this session. It tracks progress on multi-step \

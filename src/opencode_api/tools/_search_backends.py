@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from opencode_api.actors.tools._base import ToolError
+from opencode_api.tools._base import ToolError
 
 DdgsSearch = Callable[[str, int], list[dict[str, Any]]]
 """``search(query, max_results) -> [{"title", "href", "body"}]``, sync like ``DDGS.text``."""
