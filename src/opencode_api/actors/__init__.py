@@ -1,6 +1,7 @@
 """The domain: session actors running the agent loop, and the ``Runtime`` that hosts them."""
 
 from opencode_api.actors._compaction import CompactionStatus
+from opencode_api.actors._deps import SessionDeps, TurnSummary
 from opencode_api.actors._errors import (
     InvalidRequestError,
     NotFoundError,
@@ -24,7 +25,7 @@ from opencode_api.actors._events import (
 )
 from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._runtime import BusyPolicy, Runtime, open_store_for
-from opencode_api.actors._session_actor import SessionActor, SessionDeps, TurnSummary
+from opencode_api.actors._session_actor import SessionActor
 from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.llm import LLMClient, LLMError, LLMRequest, StreamEvent
 

@@ -9,7 +9,7 @@ import asyncio
 import json
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -24,8 +24,7 @@ from opencode_api.actors._events import (
     ToolResultEvent,
     TurnEvent,
 )
-from opencode_api.actors._ids import new_id
-from opencode_api.actors._messages import TurnOptions
+from opencode_api.actors._turn import Turn
 from opencode_api.llm import (
     LLMClient,
     LLMError,
@@ -38,7 +37,7 @@ from opencode_api.llm import (
     step_cost,
 )
 from opencode_api.settings import Settings
-from opencode_api.store import Message, Part, StepRecord, Store, Usage
+from opencode_api.store import Part, StepRecord, Store, Usage
 from opencode_api.tools import ToolContext, ToolRegistry, ToolResult
 
 log = structlog.get_logger("opencode_api.agent")
@@ -53,56 +52,6 @@ class StepResult:
     tool_calls: list[ToolCallRequest]
     usage: Usage
     finish: str
-
-
-@dataclass(slots=True)
-class Turn:
-    """The state of one running turn: the assistant message and what its steps produced."""
-
-    session_id: str
-    user_message_id: str
-    message: Message
-    options: TurnOptions
-    step: int = 0
-    usage: Usage = field(default_factory=Usage)
-    cost: float = 0.0
-    priced: bool = True
-    # Parts of finished steps (already stored) and of the step in progress (not yet stored).
-    stored_parts: list[Part] = field(default_factory=list)
-    step_parts: list[Part] = field(default_factory=list)
-    step_text: list[str] = field(default_factory=list)
-    step_reasoning: list[str] = field(default_factory=list)
-    recent_calls: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def message_id(self) -> str:
-        return self.message.id
-
-    def text(self) -> str:
-        stored = "".join(p.content or "" for p in self.stored_parts if p.type == "text")
-        return stored + "".join(self.step_text)
-
-    def new_part(self, type_: Any, **fields: Any) -> Part:
-        return Part(
-            id=new_id("prt"),
-            message_id=self.message.id,
-            session_id=self.session_id,
-            type=type_,
-            **fields,
-        )
-
-    def pending_step_parts(self) -> list[Part]:
-        """The step in progress as parts (text and reasoning streamed so far, tool calls)."""
-        parts = list(self.step_parts)
-        if self.step_reasoning:
-            parts.append(self.new_part("reasoning", content="".join(self.step_reasoning)))
-        if self.step_text:
-            parts.append(self.new_part("text", content="".join(self.step_text)))
-        return parts
-
-    def usage_dict(self, usage: Usage | None = None) -> dict[str, int]:
-        data: dict[str, int] = (usage or self.usage).model_dump()
-        return data
 
 
 class AgentLoop:
@@ -330,20 +279,7 @@ class AgentLoop:
                 },
             )
         )
-        turn.stored_parts.extend(parts)
-        turn.step_parts = []
-        turn.step_text = []
-        turn.step_reasoning = []
-        turn.message = turn.message.model_copy(
-            update={
-                "content": turn.text(),
-                "usage": turn.usage,
-                "cost": turn.cost,
-                "priced": turn.priced,
-                "parts": list(turn.stored_parts),
-                **({"finish": final, "status": "completed"} if final is not None else {}),
-            }
-        )
+        turn.fold(parts, **({"finish": final, "status": "completed"} if final else {}))
         await self._store.save_step(
             StepRecord(message=turn.message, parts=parts, usage_delta=result.usage, cost_delta=cost)
         )

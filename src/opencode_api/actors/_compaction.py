@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from opencode_api.llm import LLMClient, LLMRequest, context_window
+from opencode_api.settings import Settings
 from opencode_api.store import CompactionState, Message, Session, Store
 
 SUMMARY_PROMPT = (
@@ -70,3 +72,32 @@ def transcript(messages: list[Message], *, max_tool_chars: int = 2000) -> str:
                 output = (part.tool_output or "")[:max_tool_chars]
                 lines.append(f"Tool {part.tool_name}({part.tool_args}) -> {output}")
     return "\n\n".join(lines)
+
+
+def needs_compaction(history: list[Message], model: str, settings: Settings) -> bool:
+    """More live messages than the threshold, or the last step's input near the model's window."""
+    live = sum(1 for m in history if not m.compacted)
+    last_input = 0
+    for message in reversed(history):
+        if message.role == "assistant" and message.parts:
+            steps = [p for p in message.parts if p.type == "step_finish"]
+            if steps:
+                last_input = int(steps[-1].metadata.get("usage", {}).get("input_tokens", 0))
+            break
+    window = context_window(model)
+    near_full = bool(window) and last_input > settings.compaction_context_ratio * (window or 0)
+    return live > settings.compaction_threshold or near_full
+
+
+async def summarize(llm: LLMClient, model: str, older: list[Message], timeout: float) -> str:
+    """The model's summary of ``older`` messages."""
+    return await llm.complete(
+        LLMRequest(
+            model=model,
+            messages=[
+                {"role": "system", "content": SUMMARY_PROMPT},
+                {"role": "user", "content": transcript(older)},
+            ],
+            timeout=timeout,
+        )
+    )

@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import structlog
+
 from opencode_api.errors import OpenCodeError
 from opencode_api.llm import LLMError
 from opencode_api.store import StoreError, StoreValueError
+
+log = structlog.get_logger("opencode_api.session")
 
 
 class SessionError(OpenCodeError):
@@ -63,3 +67,21 @@ def client_error(exc: BaseException) -> dict[str, Any]:
             data["field"] = exc.field
         return data
     return {"type": "internal_error", "message": "the turn failed because of an internal error"}
+
+
+def log_failure(exc: BaseException) -> None:
+    """Log why a turn failed: expected failures (a provider, the store) are warnings with their
+    details (which clients never see); anything else is a bug, logged with its traceback."""
+    if isinstance(exc, LLMError):
+        log.warning(
+            "turn failed: provider error",
+            error_type=exc.type,
+            code=exc.code,
+            provider=exc.provider,
+            status=exc.status,
+            detail=exc.message,
+        )
+    elif isinstance(exc, StoreError):
+        log.warning("turn failed: store unavailable", detail=str(exc))
+    else:
+        log.error("turn crashed", exc_info=exc)

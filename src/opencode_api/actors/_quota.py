@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from opencode_api.actors._errors import QuotaExceededError
 from opencode_api.settings import Settings
-from opencode_api.store import Reservation, Store
+from opencode_api.store import Reservation, Store, Usage
 
 
 def _utc_day(now: datetime | None = None) -> str:
@@ -59,3 +60,13 @@ class QuotaPolicy:
                 resets_at=_next_utc_midnight(),
             )
         return reservation
+
+    def settle(self, reservation: Reservation, usage: Usage) -> Callable[[], Awaitable[None]]:
+        """The write that ends a turn's reservation: settled to what it used, or released when
+        it used nothing (the turn never reached the model)."""
+        store = self._store
+        if usage.total_tokens:
+            return lambda: store.settle_usage(
+                reservation, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens
+            )
+        return lambda: store.release_usage(reservation)

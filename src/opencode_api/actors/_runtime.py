@@ -16,6 +16,7 @@ import structlog
 
 from opencode_api.actors._compaction import CompactionStatus, compaction_status
 from opencode_api.actors._deferred import Write
+from opencode_api.actors._deps import SessionDeps, TurnSummary
 from opencode_api.actors._errors import (
     InvalidRequestError,
     NotFoundError,
@@ -35,7 +36,7 @@ from opencode_api.actors._messages import (
 )
 from opencode_api.actors._ownership import TurnLease
 from opencode_api.actors._quota import QuotaPolicy
-from opencode_api.actors._session_actor import SessionActor, SessionDeps, TurnSummary
+from opencode_api.actors._session_actor import SessionActor
 from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.llm import LLMClient, RoutingLLMClient, resolve_model
 from opencode_api.runtime import (
@@ -92,7 +93,12 @@ class Runtime:
         self.quota = QuotaPolicy(store, settings)
         self.lease = TurnLease(store, ttl=settings.turn_lease_ttl)
         self._deps = SessionDeps(
-            settings=settings, store=store, llm=self.llm, tools=self.tools, bus=self.bus
+            settings=settings,
+            store=store,
+            llm=self.llm,
+            tools=self.tools,
+            bus=self.bus,
+            quota=self.quota,
         )
         # Callables told about every finished turn (metrics).
         self.turn_listeners: list[Callable[[TurnSummary], None]] = self._deps.turn_listeners

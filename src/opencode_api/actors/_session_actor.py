@@ -10,22 +10,21 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from opencode_api.actors._agent_loop import AgentLoop, Turn
-from opencode_api.actors._compaction import SUMMARY_PROMPT, transcript
+from opencode_api.actors._agent_loop import AgentLoop
+from opencode_api.actors._compaction import needs_compaction, summarize
 from opencode_api.actors._context import build_context
-from opencode_api.actors._deferred import DeferredWrites, Write
-from opencode_api.actors._errors import InvalidRequestError, SessionError, client_error
+from opencode_api.actors._deferred import Write
+from opencode_api.actors._deps import SessionDeps, TurnSummary
+from opencode_api.actors._errors import InvalidRequestError, SessionError, client_error, log_failure
 from opencode_api.actors._events import (
     BusEvent,
     Done,
     ErrorEvent,
     MessageStart,
-    QuestionEvent,
     TurnEvent,
 )
 from opencode_api.actors._ids import new_id
@@ -36,96 +35,25 @@ from opencode_api.actors._messages import (
     GenerateTitle,
     RunTurn,
 )
-from opencode_api.llm import LLMClient, LLMError, LLMRequest, context_window, resolve_model
-from opencode_api.runtime import Actor, Outbox
-from opencode_api.settings import Settings
+from opencode_api.actors._questions import QuestionDesk, SessionToolContext
+from opencode_api.actors._titles import make_title
+from opencode_api.actors._turn import Turn
+from opencode_api.llm import LLMError, resolve_model
+from opencode_api.runtime import Actor
 from opencode_api.store import (
     Message,
     MessageStatus,
-    Question,
     QuestionItem,
     Session,
-    StepRecord,
-    Store,
     StoreError,
-    Todo,
     Usage,
     utcnow,
 )
-from opencode_api.tools import QuestionRejected, ToolRegistry
 
 log = structlog.get_logger("opencode_api.session")
 
-TITLE_PROMPT = (
-    "Generate a short title (at most 8 words) for a conversation that starts with the user "
-    "message below. Reply with the title only: no quotes, no punctuation at the end."
-)
 # Cancellation-time cleanup (storing an aborted step) is bounded so shutdown cannot hang on it.
 _CLEANUP_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class TurnSummary:
-    """What a finished turn did, for metrics listeners."""
-
-    session_id: str
-    model: str
-    stop_reason: str
-    usage: Usage
-    cost: float
-    error_type: str | None
-    duration: float
-    # Aborted turns: seconds from the abort request to the end of the turn's stream.
-    abort_latency: float | None = None
-
-
-@dataclass(slots=True)
-class SessionDeps:
-    """What every session actor of one runtime shares."""
-
-    settings: Settings
-    store: Store
-    llm: LLMClient
-    tools: ToolRegistry
-    bus: Outbox[BusEvent]
-    # The ends of turns the store refused, retried until it is back.
-    writes: DeferredWrites = field(default_factory=DeferredWrites)
-    turn_listeners: list[Callable[[TurnSummary], None]] = field(default_factory=list)
-
-
-class _ToolContext:
-    """The ToolContext of one tool call, backed by the session actor."""
-
-    __slots__ = ("_actor", "_turn", "tool_call_id")
-
-    def __init__(self, actor: SessionActor, turn: Turn, tool_call_id: str) -> None:
-        self._actor = actor
-        self._turn = turn
-        self.tool_call_id = tool_call_id
-
-    @property
-    def session_id(self) -> str:
-        return self._turn.session_id
-
-    @property
-    def message_id(self) -> str:
-        return self._turn.message_id
-
-    @property
-    def store(self) -> Store:
-        return self._actor.deps.store
-
-    def publish(self, event_type: str, properties: dict[str, Any]) -> None:
-        self._actor.publish_bus(event_type, properties)
-
-    async def ask(self, questions: Sequence[QuestionItem]) -> list[list[str]] | None:
-        return await self._actor.ask_user(self._turn, self.tool_call_id, questions)
-
-    async def todos_changed(self, todos: Sequence[Todo]) -> None:
-        await self._actor.deps.store.set_todos(self.session_id, todos)
-        self._actor.publish_bus(
-            "todo.updated", {"todos": [t.model_dump(mode="json") for t in todos]}
-        )
 
 
 class SessionActor(Actor):
@@ -140,7 +68,9 @@ class SessionActor(Actor):
         self._history: list[Message] | None = [] if session.message_count == 0 else None
         self._turn_task: asyncio.Task[str] | None = None
         self._abort_ticket = 0
-        self._questions: dict[str, asyncio.Future[AnswerQuestion]] = {}
+        self._desk = QuestionDesk(
+            deps.store, deps.settings.question_timeout, self.publish, self.publish_bus
+        )
         self._compaction_failed_at: int | None = None
         self._abort_requested_at: float | None = None
 
@@ -170,12 +100,8 @@ class SessionActor(Actor):
                     if self._abort_requested_at is None:
                         self._abort_requested_at = requested_at
                 return running or self.ref.mailbox_depth > 0
-            case AnswerQuestion(question_id=question_id):
-                future = self._questions.get(question_id)
-                if future is None or future.done():
-                    return False
-                future.set_result(message)
-                return True
+            case AnswerQuestion():
+                return self._desk.answer(message)
             case _:
                 raise TypeError(f"SessionActor cannot handle control {type(message).__name__}")
 
@@ -236,7 +162,7 @@ class SessionActor(Actor):
             await store.start_reply(msg.user_message_id, assistant)
         except Exception as exc:
             # The store refused the turn's start (down, disk full): nothing ran, nothing to keep.
-            self._log_failure(exc)
+            log_failure(exc)
             self.publish(start)
             error = client_error(exc)
             await self._finish(turn, msg, "error", started, error=error, store_message=False)
@@ -264,27 +190,11 @@ class SessionActor(Actor):
         if task.cancelled():
             await self._finish(turn, msg, "aborted", started)
         elif (failure := task.exception()) is not None:
-            self._log_failure(failure)
+            log_failure(failure)
             await self._finish(turn, msg, "error", started, error=client_error(failure))
         else:
             await self._finish(turn, msg, task.result(), started)
             await self._after_turn(msg)
-
-    def _log_failure(self, exc: BaseException) -> None:
-        """Expected failures (a provider, the store) are warnings; anything else is a bug."""
-        if isinstance(exc, LLMError):
-            log.warning(
-                "turn failed: provider error",
-                error_type=exc.type,
-                code=exc.code,
-                provider=exc.provider,
-                status=exc.status,
-                detail=exc.message,
-            )
-        elif isinstance(exc, StoreError):
-            log.warning("turn failed: store unavailable", detail=str(exc))
-        else:
-            log.error("turn crashed", exc_info=exc)
 
     async def _turn_body(self, turn: Turn, msg: RunTurn) -> str:
         history = await self._load_history(exclude=msg.user_message_id)
@@ -306,7 +216,9 @@ class SessionActor(Actor):
             llm=self.deps.llm,
             tools=self.deps.tools,
             publish=self.publish,
-            tool_context=lambda t, call_id: _ToolContext(self, t, call_id),
+            tool_context=lambda t, call_id: SessionToolContext(
+                t, call_id, self.deps.store, self.publish_bus, self._ask
+            ),
         )
         return await loop.run(turn, context)
 
@@ -337,9 +249,10 @@ class SessionActor(Actor):
         writes: list[Write] = []
         message: Message | None = None
         if store_message:
-            message, write = self._final_message(turn, stop_reason, status, error)
-            if write is not None:
-                writes.append(write)
+            record = turn.end(stop_reason, status, error)
+            message = turn.message
+            if record is not None:
+                writes.append(lambda: store.save_step(record))
         else:
             user_status: MessageStatus = "aborted" if stop_reason == "aborted" else "error"
             writes.append(
@@ -350,19 +263,8 @@ class SessionActor(Actor):
                 # commit), the reply must not stay running.
                 reply = turn.message_id
                 writes.append(lambda: store.set_message_status(reply, "error", error=error))
-        reservation = msg.reservation
-        if reservation is not None:
-            usage = turn.usage
-            if usage.total_tokens:
-                writes.append(
-                    lambda: store.settle_usage(
-                        reservation,
-                        input_tokens=usage.input_tokens,
-                        output_tokens=usage.output_tokens,
-                    )
-                )
-            else:
-                writes.append(lambda: store.release_usage(reservation))
+        if msg.reservation is not None:
+            writes.append(self.deps.quota.settle(msg.reservation, turn.usage))
         try:
             # Stored before the client hears the end (a client that saw ``done`` lists the
             # reply); a store that refuses costs one attempt here, the rest is retried later.
@@ -387,42 +289,6 @@ class SessionActor(Actor):
                     )
                     self._history.append(final)
             self._notify_listeners(turn, stop_reason, error, started)
-
-    def _final_message(
-        self, turn: Turn, stop_reason: str, status: str, error: dict[str, Any] | None
-    ) -> tuple[Message, Write | None]:
-        """The reply as it ends, and the write that stores it (None: already stored)."""
-        partial = turn.pending_step_parts() if turn.step else []
-        # The last step already stored the message finished: nothing left to write.
-        if (
-            not partial
-            and turn.message.status == "completed"
-            and turn.message.finish == stop_reason
-        ):
-            return turn.message, None
-        for part in partial:
-            if part.type == "tool_call" and part.tool_status in ("pending", "running"):
-                part.tool_status = "error"
-                part.tool_output = part.tool_output or "Tool execution was aborted"
-        turn.stored_parts.extend(partial)
-        turn.step_parts, turn.step_text, turn.step_reasoning = [], [], []
-        turn.message = turn.message.model_copy(
-            update={
-                "content": turn.text(),
-                "usage": turn.usage,
-                "cost": turn.cost,
-                "priced": turn.priced,
-                "finish": stop_reason,
-                "status": status,
-                "error": error,
-                "parts": list(turn.stored_parts),
-            }
-        )
-        record = StepRecord(
-            message=turn.message, parts=partial, usage_delta=Usage(), cost_delta=0.0
-        )
-        store = self.deps.store
-        return turn.message, lambda: store.save_step(record)
 
     def _publish_end(self, turn: Turn, stop_reason: str, error: dict[str, Any] | None) -> None:
         if error is not None:
@@ -455,11 +321,7 @@ class SessionActor(Actor):
             duration=time.monotonic() - started,
             abort_latency=self._abort_latency(stop_reason),
         )
-        for listener in self.deps.turn_listeners:
-            try:
-                listener(summary)
-            except Exception:
-                log.exception("turn listener failed")
+        self.deps.turn_ended(summary)
 
     async def _after_turn(self, msg: RunTurn) -> None:
         settings = self.deps.settings
@@ -469,17 +331,8 @@ class SessionActor(Actor):
             except Exception as exc:  # a title is a nicety: the turn already succeeded
                 log.warning("automatic title failed", error=str(exc))
         history = self._history or []
-        live = len([m for m in history if not m.compacted])
-        last_input = 0
-        for message in reversed(history):
-            if message.role == "assistant" and message.parts:
-                steps = [p for p in message.parts if p.type == "step_finish"]
-                if steps:
-                    last_input = int(steps[-1].metadata.get("usage", {}).get("input_tokens", 0))
-                break
-        window = context_window(msg.options.model)
-        near_full = bool(window) and last_input > settings.compaction_context_ratio * (window or 0)
-        if live > settings.compaction_threshold or near_full:
+        if needs_compaction(history, msg.options.model, settings):
+            live = sum(1 for m in history if not m.compacted)
             if self._compaction_failed_at is not None and live < self._compaction_failed_at + 10:
                 return  # failed recently: retry after more messages, never in a loop
             with contextlib.suppress(Exception):
@@ -497,51 +350,10 @@ class SessionActor(Actor):
 
     # -- questions -----------------------------------------------------------------------------
 
-    async def ask_user(
+    async def _ask(
         self, turn: Turn, tool_call_id: str, questions: Sequence[QuestionItem]
     ) -> list[list[str]] | None:
-        store = self.deps.store
-        question = Question(
-            id=new_id("que"),
-            session_id=self.session.id,
-            message_id=turn.message_id,
-            tool_call_id=tool_call_id,
-            questions=list(questions),
-            user_id=self.session.user_id,
-        )
-        await store.create_question(question)
-        future: asyncio.Future[AnswerQuestion] = asyncio.get_running_loop().create_future()
-        self._questions[question.id] = future
-        items = [q.model_dump(mode="json") for q in questions]
-        self.publish(
-            QuestionEvent(
-                self.session.id,
-                turn.message_id,
-                turn.user_message_id,
-                question_id=question.id,
-                questions=items,
-            )
-        )
-        self.publish_bus("question.asked", {"question": question.model_dump(mode="json")})
-        try:
-            async with asyncio.timeout(self.deps.settings.question_timeout):
-                answer = await future
-        except TimeoutError:
-            await store.resolve_question(question.id, "expired")
-            return None
-        except asyncio.CancelledError:
-            await asyncio.shield(store.resolve_question(question.id, "expired"))
-            raise
-        finally:
-            self._questions.pop(question.id, None)
-        if answer.rejected:
-            await store.resolve_question(question.id, "rejected")
-            self.publish_bus("question.rejected", {"question_id": question.id})
-            raise QuestionRejected(question.id)
-        answers = answer.answers or []
-        await store.resolve_question(question.id, "answered", answers)
-        self.publish_bus("question.replied", {"question_id": question.id, "answers": answers})
-        return answers
+        return await self._desk.ask(self.session, turn, tool_call_id, questions)
 
     # -- titles ----------------------------------------------------------------------------
 
@@ -555,18 +367,7 @@ class SessionActor(Actor):
             )
         settings = self.deps.settings
         model = model or settings.title_model or self._session_model()
-        reply = await self.deps.llm.complete(
-            LLMRequest(
-                model=model,
-                messages=[
-                    {"role": "system", "content": TITLE_PROMPT},
-                    {"role": "user", "content": text[:4000]},
-                ],
-                max_tokens=64,
-                timeout=60.0,
-            )
-        )
-        title = _clean_title(reply) or _clean_title(text) or "New session"
+        title = await make_title(self.deps.llm, text, model)
         updated = await self.deps.store.update_session(self.session.id, title=title)
         if updated is not None:
             self.session = updated
@@ -592,22 +393,16 @@ class SessionActor(Actor):
             return False
         await store.set_compaction_state(state.model_copy(update={"status": "running"}))
         try:
-            summary_text = await self.deps.llm.complete(
-                LLMRequest(
-                    model=msg.model or self._session_model(),
-                    messages=[
-                        {"role": "system", "content": SUMMARY_PROMPT},
-                        {"role": "user", "content": transcript(older)},
-                    ],
-                    timeout=settings.llm_timeout,
-                )
+            summary_text = await summarize(
+                self.deps.llm, msg.model or self._session_model(), older, settings.llm_timeout
             )
         except Exception as exc:
             self._compaction_failed_at = len(history)
+            error = client_error(exc)  # stored for clients: no exception text
             await store.set_compaction_state(
-                state.model_copy(update={"status": "failed", "last_error": str(exc)})
+                state.model_copy(update={"status": "failed", "last_error": error["message"]})
             )
-            self.publish_bus("session.error", {"error": client_error(exc)})
+            self.publish_bus("session.error", {"error": error})
             if not msg.auto:
                 raise
             return False
@@ -625,11 +420,3 @@ class SessionActor(Actor):
             "session.compacted", {"summary_message_id": summary.id, "compacted": len(older)}
         )
         return True
-
-
-def _clean_title(text: str) -> str:
-    line = next((ln.strip() for ln in text.strip().splitlines() if ln.strip()), "")
-    line = line.strip("\"'`*# ").rstrip(".")
-    if len(line) > 80:
-        line = line[:77].rstrip() + "..."
-    return line

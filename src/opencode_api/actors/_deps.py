@@ -1,0 +1,57 @@
+"""What every session actor of one runtime shares, and what a finished turn reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from opencode_api.actors._deferred import DeferredWrites
+from opencode_api.actors._events import BusEvent
+from opencode_api.actors._quota import QuotaPolicy
+from opencode_api.llm import LLMClient
+from opencode_api.runtime import Outbox
+from opencode_api.settings import Settings
+from opencode_api.store import Store, Usage
+from opencode_api.tools import ToolRegistry
+
+log = structlog.get_logger("opencode_api.session")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSummary:
+    """What a finished turn did, for metrics listeners."""
+
+    session_id: str
+    model: str
+    stop_reason: str
+    usage: Usage
+    cost: float
+    error_type: str | None
+    duration: float
+    # Aborted turns: seconds from the abort request to the end of the turn's stream.
+    abort_latency: float | None = None
+
+
+@dataclass(slots=True)
+class SessionDeps:
+    """What every session actor of one runtime shares."""
+
+    settings: Settings
+    store: Store
+    llm: LLMClient
+    tools: ToolRegistry
+    bus: Outbox[BusEvent]
+    quota: QuotaPolicy
+    # The ends of turns the store refused, retried until it is back.
+    writes: DeferredWrites = field(default_factory=DeferredWrites)
+    turn_listeners: list[Callable[[TurnSummary], None]] = field(default_factory=list)
+
+    def turn_ended(self, summary: TurnSummary) -> None:
+        """Tell every listener; one that raises is logged and the others still hear."""
+        for listener in self.turn_listeners:
+            try:
+                listener(summary)
+            except Exception:
+                log.exception("turn listener failed")
