@@ -279,7 +279,7 @@ def _run_workers(host: str | None, port: int | None, count: int) -> int:
 
 
 async def _mark_interrupted(settings: Any) -> None:
-    from opencode_api.actors import open_store_for
+    from opencode_api.store import open_store_for
 
     store = open_store_for(settings)
     await store.open()

@@ -24,8 +24,9 @@ from opencode_api.actors._events import (
     TurnEvent,
 )
 from opencode_api.actors._quota import QuotaPolicy
-from opencode_api.actors._runtime import BusyPolicy, Runtime, open_store_for
+from opencode_api.actors._runtime import Runtime
 from opencode_api.actors._session_actor import SessionActor
+from opencode_api.actors._turn_request import BusyPolicy, TurnRequest
 from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.llm import LLMClient, LLMError, LLMRequest, StreamEvent
 
@@ -57,7 +58,7 @@ __all__ = [
     "ToolCallEvent",
     "ToolResultEvent",
     "TurnEvent",
+    "TurnRequest",
     "TurnStream",
     "TurnSummary",
-    "open_store_for",
 ]

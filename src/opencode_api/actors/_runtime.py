@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import structlog
 
+from opencode_api.actors._busy import ClearOnStop, PendingTurns
 from opencode_api.actors._compaction import CompactionStatus, compaction_status
 from opencode_api.actors._deferred import Write
 from opencode_api.actors._deps import SessionDeps, TurnSummary
@@ -35,8 +36,10 @@ from opencode_api.actors._messages import (
     next_ticket,
 )
 from opencode_api.actors._ownership import TurnLease
+from opencode_api.actors._placement import LocalPlacement, Placement
 from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._session_actor import SessionActor
+from opencode_api.actors._turn_request import BusyPolicy, TurnRequest
 from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.llm import LLMClient, RoutingLLMClient, resolve_model
 from opencode_api.runtime import (
@@ -45,6 +48,7 @@ from opencode_api.runtime import (
     Subscription,
     Supervisor,
     SupervisorHooks,
+    SupervisorStats,
 )
 from opencode_api.settings import Settings
 from opencode_api.store import (
@@ -56,18 +60,12 @@ from opencode_api.store import (
     SessionCost,
     Store,
     Todo,
+    open_store_for,
 )
 from opencode_api.tools import ToolRegistry, default_registry
 
 log = structlog.get_logger("opencode_api.runtime")
 
-BusyPolicy = Literal["queue", "reject"]
-
-
-def _outbox_start_seq(_actor_id: str) -> int:
-    # Sequence numbers stay increasing across activations of one session (SSE Last-Event-ID):
-    # each activation starts at the wall clock in microseconds.
-    return time.time_ns() // 1000
 
 
 class Runtime:
@@ -102,25 +100,14 @@ class Runtime:
         )
         # Callables told about every finished turn (metrics).
         self.turn_listeners: list[Callable[[TurnSummary], None]] = self._deps.turn_listeners
-        # Turns sent and not yet ended, per session: the session's live status. The count drops
-        # in the same step as the turn's terminal event is published, so a client that saw
-        # ``done`` never sees the session still busy.
-        self._pending_turns: dict[str, int] = {}
+        self._pending = PendingTurns()
         # Recently used sessions, so a turn does not read its session back from the store: only
         # fields a turn needs and that never change after creation (owner, model, system) are
         # read from here; title updates do not matter to it. Deletion evicts.
         self._recent_sessions: OrderedDict[str, Session] = OrderedDict()
         self.turn_listeners.append(self._turn_ended)
-        hooks = _ForgetTurnsOnStop(self._pending_turns, hooks)
-        self.supervisor = Supervisor(
-            self._activate,
-            mailbox_size=settings.mailbox_size,
-            outbox_size=settings.outbox_size,
-            outbox_start_seq=_outbox_start_seq,
-            max_actors=settings.max_live_sessions,
-            idle_ttl=settings.session_idle_ttl,
-            hooks=hooks,
-            reap_interval=min(60.0, settings.session_idle_ttl / 2),
+        self.placement: Placement = LocalPlacement(
+            settings, self._activate, ClearOnStop(self._pending, hooks)
         )
         self._started = False
 
@@ -161,7 +148,7 @@ class Runtime:
         if self.settings.llm_warm_up and isinstance(self.llm, RoutingLLMClient):
             self.llm.start_warm_up()
         await self.lease.start(recover=self.settings.mark_interrupted_on_start)
-        await self.supervisor.start()
+        await self.placement.start()
         self._started = True
 
     async def close(self, grace: float | None = None) -> None:
@@ -170,12 +157,24 @@ class Runtime:
             return
         self._started = False
         grace = self.settings.shutdown_grace if grace is None else grace
-        await self.supervisor.shutdown(grace)
+        await self.placement.close(grace)
         self.bus.close()
         await self._deps.writes.close()
         await self.lease.close()
         await self.tools.aclose()
         await self.llm.aclose()
+
+    @property
+    def supervisor(self) -> Supervisor:
+        """The supervisor of a local placement (tests and embedding code that need its knobs)."""
+        placement = self.placement
+        if not isinstance(placement, LocalPlacement):
+            raise AttributeError("sessions of this runtime are not placed in this process")
+        return placement.supervisor
+
+    def stats(self) -> SupervisorStats:
+        """Live and busy sessions, activations, restarts, mailbox depths (for metrics)."""
+        return self.placement.stats()
 
     async def _activate(self, session_id: str) -> SessionActor:
         session = await self.store.get_session(session_id)
@@ -249,13 +248,13 @@ class Runtime:
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> None:
         """Abort a running turn, stop the actor, delete the session and all it holds."""
         await self.get_session(session_id, user_id=user_id)
-        ref = self.supervisor.get(session_id)
+        ref = self.placement.live(session_id)
         if ref is not None:
             try:
                 await ref.ask_control(Abort(next_ticket()), timeout=5.0)
             except Exception:  # the actor may already be gone; deletion goes on
                 log.debug("abort before delete failed", session_id=session_id, exc_info=True)
-            await self.supervisor.stop(session_id, grace=self.settings.shutdown_grace)
+            await self.placement.stop(session_id, self.settings.shutdown_grace)
         self._recent_sessions.pop(session_id, None)
         if not await self.store.delete_session(session_id, user_id=user_id):
             raise NotFoundError("session", session_id)
@@ -292,10 +291,10 @@ class Runtime:
         return await self.store.get_todos(session_id)
 
     def status(self, session_id: str) -> Literal["idle", "busy"]:
-        return "busy" if self._pending_turns.get(session_id, 0) > 0 else "idle"
+        return self._pending.status(session_id)
 
     def _turn_ended(self, summary: TurnSummary) -> None:
-        self._forget_pending_turn(summary.session_id)
+        self._pending.done(summary.session_id)
 
     # -- turns -----------------------------------------------------------------------------
 
@@ -319,8 +318,8 @@ class Runtime:
 
         The turn belongs to the session: closing the stream early does not stop it.
         """
-        return TurnStream(
-            lambda: self._enqueue_turn(
+        return self.send_request(
+            TurnRequest(
                 session_id,
                 content,
                 user_id=user_id,
@@ -333,41 +332,30 @@ class Runtime:
                 tools_enabled=tools_enabled,
                 max_steps=max_steps,
                 busy=busy,
-            ),
+            )
+        )
+
+    def send_request(self, request: TurnRequest) -> TurnStream:
+        """``send`` for a request built elsewhere (http/ builds one per POST)."""
+        session_id = request.session_id
+        return TurnStream(
+            lambda: self._enqueue_turn(request),
             lambda after: self._resubscribe(session_id, after),
         )
 
-    async def _enqueue_turn(
-        self,
-        session_id: str,
-        content: str,
-        *,
-        user_id: str | None,
-        model: str | None,
-        provider_id: str | None,
-        model_id: str | None,
-        system: str | None,
-        temperature: float | None,
-        max_tokens: int | None,
-        tools_enabled: bool,
-        max_steps: int | None,
-        busy: BusyPolicy,
-    ) -> tuple[str, Subscription[Any]]:
-        if not content or not content.strip():
-            raise InvalidRequestError("content must be a non-empty string", field="content")
-        if max_steps is not None and max_steps < 1:
-            raise InvalidRequestError("max_steps must be >= 1", field="max_steps")
+    async def _enqueue_turn(self, request: TurnRequest) -> tuple[str, Subscription[Any]]:
+        request.check()
+        session_id, user_id, content = request.session_id, request.user_id, request.content
+        model_id = request.model_id or request.model
         session = await self._session_for_turn(session_id, user_id)
-        if model is not None and model_id is None:
-            model_id = model
         provider, model_name, litellm_model = self._resolve(
-            provider_id or (None if model_id else session.provider_id),
+            request.provider_id or (None if model_id else session.provider_id),
             model_id or session.model_id,
         )
-        ref = await self.supervisor.get_or_activate(session_id)
-        if busy == "reject" and self.status(session_id) == "busy":
+        ref = await self.placement.reach(session_id)
+        if request.busy == "reject" and self.status(session_id) == "busy":
             raise SessionBusyError(f"session {session_id} is busy with another turn")
-        reservation = await self.quota.reserve(user_id, max_tokens)
+        reservation = await self.quota.reserve(user_id, request.max_tokens)
         user_message = Message(
             id=new_id("msg"),
             session_id=session_id,
@@ -381,14 +369,14 @@ class Runtime:
             model=litellm_model,
             provider_id=provider,
             model_id=model_name,
-            system=system if system is not None else session.system,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            tools_enabled=tools_enabled,
-            max_steps=max_steps or self.settings.max_steps,
+            system=request.system if request.system is not None else session.system,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            tools_enabled=request.tools_enabled,
+            max_steps=request.max_steps or self.settings.max_steps,
         )
         subscription = ref.subscribe(ref.outbox.last_seq, max_pending=self.settings.outbox_size)
-        self._pending_turns[session_id] = self._pending_turns.get(session_id, 0) + 1
+        self._pending.add(session_id)
         try:
             await self.store.append_message(user_message)
             ref.tell(
@@ -403,7 +391,7 @@ class Runtime:
             )
         except BaseException as exc:
             subscription.close()
-            self._forget_pending_turn(session_id)
+            self._pending.done(session_id)
             # The message may be stored although the store reported a failure (the connection
             # died after the commit): whatever happened, it must not stay queued. Through
             # DeferredWrites, so a store that is down gets these once it is back.
@@ -423,22 +411,15 @@ class Runtime:
         )
         return user_message.id, subscription
 
-    def _forget_pending_turn(self, session_id: str) -> None:
-        count = self._pending_turns.get(session_id, 0) - 1
-        if count > 0:
-            self._pending_turns[session_id] = count
-        else:
-            self._pending_turns.pop(session_id, None)
-
     async def _resubscribe(self, session_id: str, after: int | None) -> Subscription[Any]:
-        ref = await self.supervisor.get_or_activate(session_id)
+        ref = await self.placement.reach(session_id)
         return ref.subscribe(after, max_pending=self.settings.outbox_size)
 
     async def abort(self, session_id: str, *, user_id: str | None = None) -> bool:
         """Abort the running turn and the queued ones; False when there was nothing to abort."""
         requested_at = time.monotonic()
         await self.get_session(session_id, user_id=user_id)
-        ref = self.supervisor.get(session_id)
+        ref = self.placement.live(session_id)
         if ref is None:
             return False
         result = await ref.ask_control(Abort(next_ticket(), requested_at), timeout=30.0)
@@ -454,7 +435,7 @@ class Runtime:
         subscription starts from now; the stored messages hold everything that was lost.
         """
         await self.get_session(session_id, user_id=user_id)
-        ref = await self.supervisor.get_or_activate(session_id)
+        ref = await self.placement.reach(session_id)
         outbox = ref.outbox
         if after is not None:
             if after > outbox.last_seq or outbox.oldest_seq is None:
@@ -481,7 +462,7 @@ class Runtime:
         """Compact now (queued behind a running turn); the status after it ran."""
         session = await self.get_session(session_id, user_id=user_id)
         model = self._resolve(None, model_id)[2] if model_id else None
-        ref = await self.supervisor.get_or_activate(session_id)
+        ref = await self.placement.reach(session_id)
         await ref.ask(Compact(model=model))
         return await compaction_status(self.store, session, self.settings.compaction_threshold)
 
@@ -501,7 +482,7 @@ class Runtime:
     ) -> str:
         await self.get_session(session_id, user_id=user_id)
         model = self._resolve(None, model_id)[2] if model_id else None
-        ref = await self.supervisor.get_or_activate(session_id)
+        ref = await self.placement.reach(session_id)
         title = await ref.ask(GenerateTitle(message=message, model=model))
         return str(title)
 
@@ -530,7 +511,7 @@ class Runtime:
         question = await self.store.get_question(question_id, user_id=user_id)
         if question is None or question.status != "pending":
             raise NotFoundError("question", question_id)
-        ref = self.supervisor.get(question.session_id)
+        ref = self.placement.live(question.session_id)
         handled = False
         if ref is not None:
             handled = bool(
@@ -564,50 +545,6 @@ class Runtime:
         data = properties()
         data.setdefault("session_id", session_id)
         self.bus.publish(BusEvent(event_type, data, session_id=session_id, user_id=user_id))
-
-
-class _ForgetTurnsOnStop:
-    """Supervisor hooks: a session whose actor stopped (crash loop, deletion, shutdown) has no
-    turn left to run, so it is not busy any more; the other hooks go to ``inner``."""
-
-    def __init__(self, pending: dict[str, int], inner: SupervisorHooks | None) -> None:
-        self._pending = pending
-        self._inner = inner
-
-    def on_activate(self, actor_id: str) -> None:
-        if self._inner is not None and hasattr(self._inner, "on_activate"):
-            self._inner.on_activate(actor_id)
-
-    def on_passivate(self, actor_id: str) -> None:
-        if self._inner is not None and hasattr(self._inner, "on_passivate"):
-            self._inner.on_passivate(actor_id)
-
-    def on_restart(self, actor_id: str) -> None:
-        if self._inner is not None and hasattr(self._inner, "on_restart"):
-            self._inner.on_restart(actor_id)
-
-    def on_stop(self, actor_id: str) -> None:
-        self._pending.pop(actor_id, None)
-        if self._inner is not None and hasattr(self._inner, "on_stop"):
-            self._inner.on_stop(actor_id)
-
-
-def open_store_for(settings: Settings) -> Store:
-    """The store ``settings`` select (not opened yet)."""
-    from opencode_api.store import open_store
-
-    url = settings.resolved_database_url()
-    options: dict[str, Any] = {}
-    if url.startswith("postgres"):
-        options["max_size"] = settings.database_pool_size
-        if settings.pg_statement_cache_size is not None:
-            options["statement_cache_size"] = settings.pg_statement_cache_size
-    elif url.startswith("supabase"):
-        options["supabase_url"] = settings.supabase_url
-        options["supabase_key"] = (
-            settings.supabase_key.get_secret_value() if settings.supabase_key else None
-        )
-    return open_store(url, **options)
 
 
 def _replayable(outbox: Outbox[Any], after: int) -> bool:

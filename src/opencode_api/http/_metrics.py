@@ -17,7 +17,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Metrics:
-    """The server's metrics; supervisor gauges are read from ``Runtime.supervisor.stats()``."""
+    """The server's metrics; session gauges are read from ``Runtime.stats()``."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -61,7 +61,7 @@ class Metrics:
     def collect_runtime(self) -> None:
         if self.runtime is None:
             return
-        stats = self.runtime.supervisor.stats()
+        stats = self.runtime.stats()
         self.live_sessions.set(stats.live)
         self.busy_sessions.set(stats.busy)
         self.mailbox_depth.set(stats.mailbox_depth_total)

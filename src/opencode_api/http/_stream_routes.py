@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from opencode_api.actors import BusEvent, Runtime
+from opencode_api.actors import BusEvent, Runtime, TurnRequest
 from opencode_api.http._auth import user_id_of
 from opencode_api.http._errors import BadRequestError
 from opencode_api.http._keys import METRICS, RUNTIME, SETTINGS, STREAMS
@@ -82,18 +82,20 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     session_id = path_id(request)
     query = read_query(request, SendQuery)
     body = await read_body(request, MessageRequest, required=True)
-    stream = runtime.send(
-        session_id,
-        body.content,
-        user_id=user_id_of(request),
-        provider_id=body.provider_id,
-        model_id=body.model_id,
-        system=body.system,
-        temperature=body.temperature,
-        max_tokens=body.max_tokens,
-        tools_enabled=body.tools_enabled,
-        max_steps=body.max_steps,
-        busy=query.busy,
+    stream = runtime.send_request(
+        TurnRequest(
+            session_id,
+            body.content,
+            user_id=user_id_of(request),
+            provider_id=body.provider_id,
+            model_id=body.model_id,
+            system=body.system,
+            temperature=body.temperature,
+            max_tokens=body.max_tokens,
+            tools_enabled=body.tools_enabled,
+            max_steps=body.max_steps,
+            busy=query.busy,
+        )
     )
     try:
         # Request errors (not found, busy, quota, full mailbox) become JSON before any SSE byte.

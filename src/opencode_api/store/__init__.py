@@ -8,7 +8,7 @@ from opencode_api.store._errors import (
     StoreValueError,
     UnsupportedDatabaseURL,
 )
-from opencode_api.store._factory import open_store
+from opencode_api.store._factory import open_store, open_store_for
 from opencode_api.store._models import (
     CompactionState,
     DailyUsage,
@@ -68,5 +68,6 @@ __all__ = [
     "UnsupportedDatabaseURL",
     "Usage",
     "open_store",
+    "open_store_for",
     "utcnow",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from opencode_api.settings import Settings
 from opencode_api.store._errors import UnsupportedDatabaseURL
 from opencode_api.store._postgres import PostgresStore
 from opencode_api.store._protocol import Store
@@ -59,3 +60,19 @@ def open_store(url: str, **options: Any) -> Store:
     raise UnsupportedDatabaseURL(
         f"unsupported database URL scheme {scheme!r}: use sqlite:///, postgresql:// or supabase:"
     )
+
+
+def open_store_for(settings: Settings) -> Store:
+    """The store ``settings`` select (not opened yet)."""
+    url = settings.resolved_database_url()
+    options: dict[str, Any] = {}
+    if url.startswith("postgres"):
+        options["max_size"] = settings.database_pool_size
+        if settings.pg_statement_cache_size is not None:
+            options["statement_cache_size"] = settings.pg_statement_cache_size
+    elif url.startswith("supabase"):
+        options["supabase_url"] = settings.supabase_url
+        options["supabase_key"] = (
+            settings.supabase_key.get_secret_value() if settings.supabase_key else None
+        )
+    return open_store(url, **options)

@@ -1,0 +1,79 @@
+"""``Placement``: where a session's actor lives, and how a command or an event stream reaches it.
+
+The ``Runtime`` is the only caller: http/ and embedding code never see where an actor runs.
+``LocalPlacement`` keeps every session of this process in one ``Supervisor``. (The worker-process
+placement of ``serve --workers`` still routes in http/_workers.py; a Ray placement slots in here.)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from opencode_api.runtime import Actor, ActorRef, Supervisor, SupervisorHooks, SupervisorStats
+from opencode_api.settings import Settings
+
+
+class Placement(Protocol):
+    """The seam between the Runtime and wherever sessions' actors run."""
+
+    async def start(self) -> None: ...
+
+    async def close(self, grace: float) -> None:
+        """Stop taking commands; running turns get ``grace`` seconds, then are aborted."""
+
+    def live(self, session_id: str) -> ActorRef | None:
+        """The session's live actor, or None (never activates)."""
+
+    async def reach(self, session_id: str) -> ActorRef:
+        """The session's actor, activated first when it is not live."""
+
+    async def stop(self, session_id: str, grace: float) -> None: ...
+
+    def stats(self) -> SupervisorStats: ...
+
+
+def _outbox_start_seq(_actor_id: str) -> int:
+    # Sequence numbers stay increasing across activations of one session (SSE Last-Event-ID):
+    # each activation starts at the wall clock in microseconds.
+    return time.time_ns() // 1000
+
+
+class LocalPlacement:
+    """Every session of this process in one supervisor (one event loop, one core)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        activate: Callable[[str], Awaitable[Actor]],
+        hooks: SupervisorHooks | None = None,
+    ) -> None:
+        self.supervisor = Supervisor(
+            activate,
+            mailbox_size=settings.mailbox_size,
+            outbox_size=settings.outbox_size,
+            outbox_start_seq=_outbox_start_seq,
+            max_actors=settings.max_live_sessions,
+            idle_ttl=settings.session_idle_ttl,
+            hooks=hooks,
+            reap_interval=min(60.0, settings.session_idle_ttl / 2),
+        )
+
+    async def start(self) -> None:
+        await self.supervisor.start()
+
+    async def close(self, grace: float) -> None:
+        await self.supervisor.shutdown(grace)
+
+    def live(self, session_id: str) -> ActorRef | None:
+        return self.supervisor.get(session_id)
+
+    async def reach(self, session_id: str) -> ActorRef:
+        return await self.supervisor.get_or_activate(session_id)
+
+    async def stop(self, session_id: str, grace: float) -> None:
+        await self.supervisor.stop(session_id, grace=grace)
+
+    def stats(self) -> SupervisorStats:
+        return self.supervisor.stats()

@@ -1,0 +1,37 @@
+"""``TurnRequest``: one user message and its turn's options, as a caller sends it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from opencode_api.actors._errors import InvalidRequestError
+
+BusyPolicy = Literal["queue", "reject"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """What http/ (or an embedding application) asks of ``Runtime.send_request``. ``model`` is
+    a full model string (``openai/gpt-4o-mini``); ``model_id`` may be one too, or a bare name with
+    ``provider_id``; unset, the session's model or ``DEFAULT_MODEL`` applies."""
+
+    session_id: str
+    content: str
+    user_id: str | None = None
+    model: str | None = None
+    provider_id: str | None = None
+    model_id: str | None = None
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tools_enabled: bool = True
+    max_steps: int | None = None
+    busy: BusyPolicy = "queue"
+
+    def check(self) -> None:
+        """Refuse what no turn can run (the HTTP schema refuses it earlier; embedders too)."""
+        if not self.content or not self.content.strip():
+            raise InvalidRequestError("content must be a non-empty string", field="content")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise InvalidRequestError("max_steps must be >= 1", field="max_steps")
