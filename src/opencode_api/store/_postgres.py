@@ -17,7 +17,8 @@ from opencode_api.store._errors import (
     StoreValueError,
 )
 from opencode_api.store._migrations import load_migrations
-from opencode_api.store._sql import Conn, Row, SqlStore
+from opencode_api.store._rows import Conn, Row
+from opencode_api.store._sql import SqlStore
 
 if TYPE_CHECKING:
     # asyncpg is the optional "postgres" extra: imported when a PostgresStore opens, not before.

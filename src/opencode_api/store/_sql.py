@@ -3,63 +3,51 @@ seam, with the dialect differences (placeholders, timestamps, LIMIT) left to SQL
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any, Protocol
-
-from ulid import ULID
+from typing import Any
 
 from opencode_api.store._errors import StoreConflict
 from opencode_api.store._leases import TurnOwnership
 from opencode_api.store._models import (
     CompactionState,
-    DailyUsage,
     Message,
     MessagePage,
     MessageStatus,
-    ModelCost,
     Part,
     Question,
-    QuestionItem,
     QuestionStatus,
-    Reservation,
     Session,
     SessionCost,
     SessionStatus,
     StepRecord,
     Todo,
-    Usage,
     utcnow,
 )
 from opencode_api.store._protocol import Order
-
-Row = Mapping[str, Any]
-
-
-_SESSION_COLUMNS = (
-    "id, user_id, title, provider_id, model_id, system, status, message_count, total_cost, "
-    "total_input_tokens, total_output_tokens, created_at, updated_at"
+from opencode_api.store._quota_ledger import QuotaLedger
+from opencode_api.store._rows import (
+    MESSAGE_COLUMNS,
+    PART_COLUMNS,
+    SESSION_COLUMNS,
+    Conn,
+    RowMapping,
+    cost_from_rows,
+    dump_json,
+    load_json,
 )
-_MESSAGE_COLUMNS = (
-    "id, session_id, role, created_at, content, provider_id, model_id, usage, cost, priced, "
-    "finish, error, status, parent_id, compacted, summary"
-)
-_PART_COLUMNS = (
-    "id, message_id, session_id, type, content, tool_call_id, tool_name, tool_args, tool_output, "
-    "tool_status, metadata, created_at"
-)
+
 _INSERT_PART = (
-    f"INSERT INTO message_parts ({_PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO message_parts ({PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (id) DO UPDATE SET type = excluded.type, content = excluded.content, "
     "tool_call_id = excluded.tool_call_id, tool_name = excluded.tool_name, "
     "tool_args = excluded.tool_args, tool_output = excluded.tool_output, "
     "tool_status = excluded.tool_status, metadata = excluded.metadata"
 )
 _UPSERT_MESSAGE = (
-    f"INSERT INTO messages ({_MESSAGE_COLUMNS}, step_count) "
+    f"INSERT INTO messages ({MESSAGE_COLUMNS}, step_count) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
     "ON CONFLICT (id) DO UPDATE SET content = excluded.content, "
     "provider_id = excluded.provider_id, model_id = excluded.model_id, usage = excluded.usage, "
@@ -68,30 +56,7 @@ _UPSERT_MESSAGE = (
 )
 
 
-class Conn(Protocol):
-    """The few calls the shared SQL needs from a driver connection (``?`` placeholders)."""
-
-    async def execute(self, sql: str, *args: Any) -> int:
-        """Run one statement; the number of rows it changed."""
-
-    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
-
-    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
-
-
-def new_reservation_id() -> str:
-    return f"rsv_{ULID()}"
-
-
-def dump_json(value: object) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
-
-
-def load_json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-class SqlStore(TurnOwnership, ABC):
+class SqlStore(RowMapping, QuotaLedger, TurnOwnership, ABC):
     """Every Store method in SQL understood by both SQLite (>= 3.35) and PostgreSQL."""
 
     # SQLite needs a LIMIT before an OFFSET; -1 means none. Postgres takes OFFSET alone.
@@ -121,114 +86,6 @@ class SqlStore(TurnOwnership, ABC):
     @abstractmethod
     def _from_ts(self, value: Any) -> datetime: ...
 
-    # -- conversions -----------------------------------------------------------------------------
-    def _opt_ts(self, value: Any) -> datetime | None:
-        return None if value is None else self._from_ts(value)
-
-    def _session(self, r: Row) -> Session:
-        return Session(
-            id=r["id"],
-            user_id=r["user_id"],
-            title=r["title"],
-            provider_id=r["provider_id"],
-            model_id=r["model_id"],
-            system=r["system"],
-            status=r["status"],
-            message_count=r["message_count"],
-            total_cost=r["total_cost"],
-            total_input_tokens=r["total_input_tokens"],
-            total_output_tokens=r["total_output_tokens"],
-            created_at=self._from_ts(r["created_at"]),
-            updated_at=self._from_ts(r["updated_at"]),
-        )
-
-    def _part(self, r: Row) -> Part:
-        return Part(
-            id=r["id"],
-            message_id=r["message_id"],
-            session_id=r["session_id"],
-            type=r["type"],
-            content=r["content"],
-            tool_call_id=r["tool_call_id"],
-            tool_name=r["tool_name"],
-            tool_args=load_json(r["tool_args"]),
-            tool_output=r["tool_output"],
-            tool_status=r["tool_status"],
-            metadata=load_json(r["metadata"]) or {},
-            created_at=self._from_ts(r["created_at"]),
-        )
-
-    def _message(self, r: Row, parts: list[Part]) -> Message:
-        usage = load_json(r["usage"])
-        return Message(
-            id=r["id"],
-            session_id=r["session_id"],
-            role=r["role"],
-            created_at=self._from_ts(r["created_at"]),
-            content=r["content"],
-            provider_id=r["provider_id"],
-            model_id=r["model_id"],
-            usage=None if usage is None else Usage.model_validate(usage),
-            cost=r["cost"],
-            priced=bool(r["priced"]),
-            finish=r["finish"],
-            error=load_json(r["error"]),
-            status=r["status"],
-            parent_id=r["parent_id"],
-            parts=parts,
-            compacted=bool(r["compacted"]),
-            summary=bool(r["summary"]),
-        )
-
-    def _question(self, r: Row) -> Question:
-        return Question(
-            id=r["id"],
-            session_id=r["session_id"],
-            message_id=r["message_id"],
-            tool_call_id=r["tool_call_id"],
-            questions=[QuestionItem.model_validate(q) for q in load_json(r["questions"])],
-            created_at=self._from_ts(r["created_at"]),
-            status=r["status"],
-            answers=load_json(r["answers"]),
-            user_id=r["user_id"],
-        )
-
-    def _message_args(self, m: Message) -> tuple[Any, ...]:
-        return (
-            m.id,
-            m.session_id,
-            m.role,
-            self._ts(m.created_at),
-            m.content,
-            m.provider_id,
-            m.model_id,
-            None if m.usage is None else dump_json(m.usage.model_dump()),
-            m.cost,
-            m.priced,
-            m.finish,
-            dump_json(m.error),
-            m.status,
-            m.parent_id,
-            m.compacted,
-            m.summary,
-        )
-
-    def _part_args(self, p: Part) -> tuple[Any, ...]:
-        return (
-            p.id,
-            p.message_id,
-            p.session_id,
-            p.type,
-            p.content,
-            p.tool_call_id,
-            p.tool_name,
-            dump_json(p.tool_args),
-            p.tool_output,
-            p.tool_status,
-            dump_json(p.metadata),
-            self._ts(p.created_at),
-        )
-
     def _page_clause(self, limit: int | None, offset: int, args: list[Any]) -> str:
         sql = ""
         if limit is not None:
@@ -250,7 +107,7 @@ class SqlStore(TurnOwnership, ABC):
         if not message_ids:
             return by_message
         rows = await conn.fetch(
-            f"SELECT {_PART_COLUMNS} FROM message_parts "
+            f"SELECT {PART_COLUMNS} FROM message_parts "
             f"WHERE message_id IN ({self._marks(len(message_ids))}) "
             "ORDER BY message_id, created_at, id",
             *message_ids,
@@ -268,7 +125,7 @@ class SqlStore(TurnOwnership, ABC):
 
     async def _insert_message(self, conn: Conn, message: Message) -> None:
         await conn.execute(
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}, owner) "
+            f"INSERT INTO messages ({MESSAGE_COLUMNS}, owner) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             *self._message_args(message),
             self._owner_of(message.status),
@@ -287,7 +144,7 @@ class SqlStore(TurnOwnership, ABC):
     async def create_session(self, session: Session) -> Session:
         async with self._write() as conn:
             await conn.execute(
-                f"INSERT INTO sessions ({_SESSION_COLUMNS}) "
+                f"INSERT INTO sessions ({SESSION_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 session.id,
                 session.user_id,
@@ -306,7 +163,7 @@ class SqlStore(TurnOwnership, ABC):
         return session
 
     async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session | None:
-        sql, args = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", [session_id]
+        sql, args = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?", [session_id]
         if user_id is not None:
             sql += " AND user_id = ?"
             args.append(user_id)
@@ -317,7 +174,7 @@ class SqlStore(TurnOwnership, ABC):
     async def list_sessions(
         self, *, user_id: str | None = None, limit: int | None = None, offset: int = 0
     ) -> list[Session]:
-        sql, args = f"SELECT {_SESSION_COLUMNS} FROM sessions", []
+        sql, args = f"SELECT {SESSION_COLUMNS} FROM sessions", []
         if user_id is not None:
             sql += " WHERE user_id = ?"
             args.append(user_id)
@@ -352,7 +209,7 @@ class SqlStore(TurnOwnership, ABC):
             sql += " AND user_id = ?"
             args.append(user_id)
         async with self._write() as conn:
-            row = await conn.fetchrow(sql + f" RETURNING {_SESSION_COLUMNS}", *args)
+            row = await conn.fetchrow(sql + f" RETURNING {SESSION_COLUMNS}", *args)
         return None if row is None else self._session(row)
 
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
@@ -437,7 +294,7 @@ class SqlStore(TurnOwnership, ABC):
     async def get_message(self, message_id: str) -> Message | None:
         async with self._point_read() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", message_id
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", message_id
             )
             if row is None:
                 return None
@@ -478,7 +335,7 @@ class SqlStore(TurnOwnership, ABC):
         # A deferred join: the page's ids come from the (session_id, created_at, id) index alone,
         # so skipping `offset` entries touches index pages only; full rows are read for the page.
         page_sql = (
-            f"SELECT m.{_MESSAGE_COLUMNS.replace(', ', ', m.')} FROM "
+            f"SELECT m.{MESSAGE_COLUMNS.replace(', ', ', m.')} FROM "
             f"(SELECT id, created_at FROM messages WHERE {where} "
             f"ORDER BY created_at {direction}, id {direction}"
             f"{self._page_clause(limit, offset, page_args)}) AS p "
@@ -640,117 +497,3 @@ class SqlStore(TurnOwnership, ABC):
                 self._ts(utcnow()),
             )
 
-    # -- per-user daily usage --------------------------------------------------------------------
-    async def reserve_usage(
-        self,
-        user_id: str,
-        day: str,
-        *,
-        tokens: int,
-        token_limit: int | None,
-        request_limit: int | None,
-    ) -> Reservation | None:
-        # The conditional UPDATE is the atomic step: the row lock (Postgres) or the single writer
-        # (SQLite) makes check-and-add one operation, so concurrent turns cannot both squeeze in.
-        sql = (
-            "UPDATE daily_usage SET reserved_tokens = reserved_tokens + ?, "
-            "reserved_requests = reserved_requests + 1 WHERE user_id = ? AND day = ?"
-        )
-        args: list[Any] = [tokens, user_id, day]
-        if token_limit is not None:
-            sql += " AND input_tokens + output_tokens + reserved_tokens + ? <= ?"
-            args += [tokens, token_limit]
-        if request_limit is not None:
-            sql += " AND requests + reserved_requests + 1 <= ?"
-            args.append(request_limit)
-        reservation = Reservation(
-            id=new_reservation_id(), user_id=user_id, day=day, tokens=tokens, requests=1
-        )
-        async with self._write() as conn:
-            await conn.execute(
-                "INSERT INTO daily_usage (user_id, day) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                user_id,
-                day,
-            )
-            if not await conn.execute(sql, *args):
-                return None
-            await conn.execute(
-                "INSERT INTO usage_reservations (id, user_id, day, tokens, requests) "
-                "VALUES (?, ?, ?, ?, ?)",
-                reservation.id,
-                user_id,
-                day,
-                tokens,
-                reservation.requests,
-            )
-        return reservation
-
-    async def _finish_reservation(
-        self, r: Reservation, input_tokens: int, output_tokens: int, requests: int
-    ) -> None:
-        async with self._write() as conn:
-            # Deleting the reservation row first makes a second settle/release a no-op.
-            if not await conn.execute("DELETE FROM usage_reservations WHERE id = ?", r.id):
-                return
-            await conn.execute(
-                "UPDATE daily_usage SET reserved_tokens = reserved_tokens - ?, "
-                "reserved_requests = reserved_requests - ?, "
-                "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
-                "requests = requests + ? WHERE user_id = ? AND day = ?",
-                r.tokens,
-                r.requests,
-                input_tokens,
-                output_tokens,
-                requests,
-                r.user_id,
-                r.day,
-            )
-
-    async def settle_usage(
-        self, reservation: Reservation, *, input_tokens: int, output_tokens: int
-    ) -> None:
-        await self._finish_reservation(
-            reservation, input_tokens, output_tokens, reservation.requests
-        )
-
-    async def release_usage(self, reservation: Reservation) -> None:
-        await self._finish_reservation(reservation, 0, 0, 0)
-
-    async def get_daily_usage(self, user_id: str, day: str) -> DailyUsage:
-        async with self._point_read() as conn:
-            row = await conn.fetchrow(
-                "SELECT input_tokens, output_tokens, requests, reserved_tokens, "
-                "reserved_requests FROM daily_usage WHERE user_id = ? AND day = ?",
-                user_id,
-                day,
-            )
-        if row is None:
-            return DailyUsage(user_id=user_id, day=day)
-        return DailyUsage(user_id=user_id, day=day, **dict(row))
-
-
-def cost_from_rows(session_id: str, rows: Sequence[Row]) -> SessionCost:
-    """Build a SessionCost from per-model roll-up rows (shared with the REST backend)."""
-    by_model = [
-        ModelCost(
-            provider_id=r["provider_id"] or None,
-            model_id=r["model_id"] or None,
-            cost=float(r["cost"]),
-            input_tokens=int(r["input_tokens"]),
-            output_tokens=int(r["output_tokens"]),
-            messages=int(r["messages"]),
-            priced=bool(r["priced"]),
-        )
-        for r in rows
-    ]
-    return SessionCost(
-        session_id=session_id,
-        total_cost=sum(float(r["cost"]) for r in rows),
-        input_tokens=sum(int(r["input_tokens"]) for r in rows),
-        output_tokens=sum(int(r["output_tokens"]) for r in rows),
-        reasoning_tokens=sum(int(r["reasoning_tokens"]) for r in rows),
-        cache_read_tokens=sum(int(r["cache_read_tokens"]) for r in rows),
-        cache_write_tokens=sum(int(r["cache_write_tokens"]) for r in rows),
-        by_model=by_model,
-        priced=all(m.priced for m in by_model),
-    )

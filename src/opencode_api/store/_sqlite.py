@@ -14,7 +14,8 @@ import aiosqlite
 
 from opencode_api.store._errors import MigrationError, StoreConflict, StoreError, StoreNotOpen
 from opencode_api.store._migrations import load_migrations
-from opencode_api.store._sql import Conn, Row, SqlStore
+from opencode_api.store._rows import Conn, Row
+from opencode_api.store._sql import SqlStore
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 

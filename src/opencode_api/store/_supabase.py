@@ -28,7 +28,7 @@ from opencode_api.store._models import (
     utcnow,
 )
 from opencode_api.store._protocol import Order
-from opencode_api.store._sql import cost_from_rows, new_reservation_id
+from opencode_api.store._rows import cost_from_rows, new_reservation_id
 
 if TYPE_CHECKING:
     # postgrest/httpx are the optional "supabase" extra: imported when a SupabaseStore opens.

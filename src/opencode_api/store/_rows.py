@@ -1,0 +1,204 @@
+"""Rows and values of the SQL stores: column lists, JSON columns, the driver connection's shape,
+and the mapping between rows and models (shared by SQLite, PostgreSQL and the REST backend)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from ulid import ULID
+
+from opencode_api.store._models import (
+    Message,
+    ModelCost,
+    Part,
+    Question,
+    QuestionItem,
+    Session,
+    SessionCost,
+    Usage,
+)
+
+Row = Mapping[str, Any]
+
+
+SESSION_COLUMNS = (
+    "id, user_id, title, provider_id, model_id, system, status, message_count, total_cost, "
+    "total_input_tokens, total_output_tokens, created_at, updated_at"
+)
+MESSAGE_COLUMNS = (
+    "id, session_id, role, created_at, content, provider_id, model_id, usage, cost, priced, "
+    "finish, error, status, parent_id, compacted, summary"
+)
+PART_COLUMNS = (
+    "id, message_id, session_id, type, content, tool_call_id, tool_name, tool_args, tool_output, "
+    "tool_status, metadata, created_at"
+)
+class Conn(Protocol):
+    """The few calls the shared SQL needs from a driver connection (``?`` placeholders)."""
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement; the number of rows it changed."""
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+
+
+def new_reservation_id() -> str:
+    return f"rsv_{ULID()}"
+
+
+def dump_json(value: object) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def load_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def cost_from_rows(session_id: str, rows: Sequence[Row]) -> SessionCost:
+    """Build a SessionCost from per-model roll-up rows (shared with the REST backend)."""
+    by_model = [
+        ModelCost(
+            provider_id=r["provider_id"] or None,
+            model_id=r["model_id"] or None,
+            cost=float(r["cost"]),
+            input_tokens=int(r["input_tokens"]),
+            output_tokens=int(r["output_tokens"]),
+            messages=int(r["messages"]),
+            priced=bool(r["priced"]),
+        )
+        for r in rows
+    ]
+    return SessionCost(
+        session_id=session_id,
+        total_cost=sum(float(r["cost"]) for r in rows),
+        input_tokens=sum(int(r["input_tokens"]) for r in rows),
+        output_tokens=sum(int(r["output_tokens"]) for r in rows),
+        reasoning_tokens=sum(int(r["reasoning_tokens"]) for r in rows),
+        cache_read_tokens=sum(int(r["cache_read_tokens"]) for r in rows),
+        cache_write_tokens=sum(int(r["cache_write_tokens"]) for r in rows),
+        by_model=by_model,
+        priced=all(m.priced for m in by_model),
+    )
+
+
+class RowMapping:
+    """Mixin of ``SqlStore``: rows to models and models to statement arguments; the dialect
+    supplies the timestamp conversions."""
+
+    def _ts(self, value: datetime) -> Any:
+        raise NotImplementedError
+
+    def _from_ts(self, value: Any) -> datetime:
+        raise NotImplementedError
+
+    def _opt_ts(self, value: Any) -> datetime | None:
+        return None if value is None else self._from_ts(value)
+
+    def _session(self, r: Row) -> Session:
+        return Session(
+            id=r["id"],
+            user_id=r["user_id"],
+            title=r["title"],
+            provider_id=r["provider_id"],
+            model_id=r["model_id"],
+            system=r["system"],
+            status=r["status"],
+            message_count=r["message_count"],
+            total_cost=r["total_cost"],
+            total_input_tokens=r["total_input_tokens"],
+            total_output_tokens=r["total_output_tokens"],
+            created_at=self._from_ts(r["created_at"]),
+            updated_at=self._from_ts(r["updated_at"]),
+        )
+
+    def _part(self, r: Row) -> Part:
+        return Part(
+            id=r["id"],
+            message_id=r["message_id"],
+            session_id=r["session_id"],
+            type=r["type"],
+            content=r["content"],
+            tool_call_id=r["tool_call_id"],
+            tool_name=r["tool_name"],
+            tool_args=load_json(r["tool_args"]),
+            tool_output=r["tool_output"],
+            tool_status=r["tool_status"],
+            metadata=load_json(r["metadata"]) or {},
+            created_at=self._from_ts(r["created_at"]),
+        )
+
+    def _message(self, r: Row, parts: list[Part]) -> Message:
+        usage = load_json(r["usage"])
+        return Message(
+            id=r["id"],
+            session_id=r["session_id"],
+            role=r["role"],
+            created_at=self._from_ts(r["created_at"]),
+            content=r["content"],
+            provider_id=r["provider_id"],
+            model_id=r["model_id"],
+            usage=None if usage is None else Usage.model_validate(usage),
+            cost=r["cost"],
+            priced=bool(r["priced"]),
+            finish=r["finish"],
+            error=load_json(r["error"]),
+            status=r["status"],
+            parent_id=r["parent_id"],
+            parts=parts,
+            compacted=bool(r["compacted"]),
+            summary=bool(r["summary"]),
+        )
+
+    def _question(self, r: Row) -> Question:
+        return Question(
+            id=r["id"],
+            session_id=r["session_id"],
+            message_id=r["message_id"],
+            tool_call_id=r["tool_call_id"],
+            questions=[QuestionItem.model_validate(q) for q in load_json(r["questions"])],
+            created_at=self._from_ts(r["created_at"]),
+            status=r["status"],
+            answers=load_json(r["answers"]),
+            user_id=r["user_id"],
+        )
+
+    def _message_args(self, m: Message) -> tuple[Any, ...]:
+        return (
+            m.id,
+            m.session_id,
+            m.role,
+            self._ts(m.created_at),
+            m.content,
+            m.provider_id,
+            m.model_id,
+            None if m.usage is None else dump_json(m.usage.model_dump()),
+            m.cost,
+            m.priced,
+            m.finish,
+            dump_json(m.error),
+            m.status,
+            m.parent_id,
+            m.compacted,
+            m.summary,
+        )
+
+    def _part_args(self, p: Part) -> tuple[Any, ...]:
+        return (
+            p.id,
+            p.message_id,
+            p.session_id,
+            p.type,
+            p.content,
+            p.tool_call_id,
+            p.tool_name,
+            dump_json(p.tool_args),
+            p.tool_output,
+            p.tool_status,
+            dump_json(p.metadata),
+            self._ts(p.created_at),
+        )
