@@ -9,16 +9,14 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
+from opencode_api.store._compaction_records import CompactionRecords
 from opencode_api.store._errors import StoreConflict
 from opencode_api.store._leases import TurnOwnership
 from opencode_api.store._models import (
-    CompactionState,
     Message,
     MessagePage,
     MessageStatus,
     Part,
-    Question,
-    QuestionStatus,
     Session,
     SessionCost,
     SessionStatus,
@@ -27,6 +25,7 @@ from opencode_api.store._models import (
     utcnow,
 )
 from opencode_api.store._protocol import Order
+from opencode_api.store._question_records import QuestionRecords
 from opencode_api.store._quota_ledger import QuotaLedger
 from opencode_api.store._rows import (
     MESSAGE_COLUMNS,
@@ -56,7 +55,9 @@ _UPSERT_MESSAGE = (
 )
 
 
-class SqlStore(RowMapping, QuotaLedger, TurnOwnership, ABC):
+class SqlStore(
+    RowMapping, QuestionRecords, CompactionRecords, QuotaLedger, TurnOwnership, ABC
+):
     """Every Store method in SQL understood by both SQLite (>= 3.35) and PostgreSQL."""
 
     # SQLite needs a LIMIT before an OFFSET; -1 means none. Postgres takes OFFSET alone.
@@ -383,117 +384,3 @@ class SqlStore(RowMapping, QuotaLedger, TurnOwnership, ABC):
                 session_id,
                 dump_json([t.model_dump() for t in todos]),
             )
-
-    # -- questions -----------------------------------------------------------------------------
-    async def create_question(self, question: Question) -> Question:
-        async with self._write() as conn:
-            row = await conn.fetchrow(
-                "INSERT INTO questions (id, session_id, message_id, tool_call_id, questions, "
-                "created_at, status, answers, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                "COALESCE(?, (SELECT user_id FROM sessions WHERE id = ?))) RETURNING *",
-                question.id,
-                question.session_id,
-                question.message_id,
-                question.tool_call_id,
-                dump_json([q.model_dump() for q in question.questions]),
-                self._ts(question.created_at),
-                question.status,
-                dump_json(question.answers),
-                question.user_id,
-                question.session_id,
-            )
-        assert row is not None  # INSERT ... RETURNING yields its row or raises
-        return self._question(row)
-
-    async def get_question(
-        self, question_id: str, *, user_id: str | None = None
-    ) -> Question | None:
-        sql, args = "SELECT * FROM questions WHERE id = ?", [question_id]
-        if user_id is not None:
-            sql += " AND user_id = ?"
-            args.append(user_id)
-        async with self._point_read() as conn:
-            row = await conn.fetchrow(sql, *args)
-        return None if row is None else self._question(row)
-
-    async def list_questions(
-        self, *, session_id: str | None = None, user_id: str | None = None
-    ) -> list[Question]:
-        sql, args = "SELECT * FROM questions WHERE status = 'pending'", []
-        if session_id is not None:
-            sql += " AND session_id = ?"
-            args.append(session_id)
-        if user_id is not None:
-            sql += " AND user_id = ?"
-            args.append(user_id)
-        async with self._read() as conn:
-            rows = await conn.fetch(sql + " ORDER BY created_at, id", *args)
-        return [self._question(r) for r in rows]
-
-    async def resolve_question(
-        self, question_id: str, status: QuestionStatus, answers: list[list[str]] | None = None
-    ) -> bool:
-        async with self._write() as conn:
-            changed = await conn.execute(
-                "UPDATE questions SET status = ?, answers = ? WHERE id = ? AND status = 'pending'",
-                status,
-                dump_json(answers),
-                question_id,
-            )
-        return changed > 0
-
-    # -- compaction ----------------------------------------------------------------------------
-    async def get_compaction_state(self, session_id: str) -> CompactionState:
-        async with self._point_read() as conn:
-            row = await conn.fetchrow(
-                "SELECT status, compaction_count, last_compacted_at, last_error "
-                "FROM compaction WHERE session_id = ?",
-                session_id,
-            )
-        if row is None:
-            return CompactionState(session_id=session_id)
-        return CompactionState(
-            session_id=session_id,
-            status=row["status"],
-            compaction_count=row["compaction_count"],
-            last_compacted_at=self._opt_ts(row["last_compacted_at"]),
-            last_error=row["last_error"],
-        )
-
-    async def set_compaction_state(self, state: CompactionState) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                "INSERT INTO compaction (session_id, status, compaction_count, "
-                "last_compacted_at, last_error) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, "
-                "compaction_count = excluded.compaction_count, "
-                "last_compacted_at = excluded.last_compacted_at, last_error = excluded.last_error",
-                state.session_id,
-                state.status,
-                state.compaction_count,
-                None if state.last_compacted_at is None else self._ts(state.last_compacted_at),
-                state.last_error,
-            )
-
-    async def apply_compaction(
-        self, session_id: str, summary: Message, compacted_ids: Sequence[str]
-    ) -> None:
-        async with self._write() as conn:
-            await self._insert_message(conn, summary)
-            if compacted_ids:
-                await conn.execute(
-                    "UPDATE messages SET compacted = TRUE WHERE session_id = ? "
-                    f"AND id IN ({self._marks(len(compacted_ids))})",
-                    session_id,
-                    *compacted_ids,
-                )
-            await conn.execute(
-                "INSERT INTO compaction (session_id, status, compaction_count, "
-                "last_compacted_at, last_error) VALUES (?, 'idle', 1, ?, NULL) "
-                "ON CONFLICT (session_id) DO UPDATE SET status = 'idle', "
-                "compaction_count = compaction.compaction_count + 1, "
-                "last_compacted_at = excluded.last_compacted_at, last_error = NULL",
-                session_id,
-                self._ts(utcnow()),
-            )
-
