@@ -134,12 +134,15 @@ async def _cancelled_writes_leave_store_usable(store: Store) -> None:
         await store.close()
 
 
-async def test_supabase_for_user_sends_the_users_jwt_and_shares_the_pool() -> None:
+async def test_supabase_user_stores_send_the_users_jwt_and_share_the_pool() -> None:
     async with FakePostgrest() as server:
         service = SupabaseStore(server.url, "anon-key")
         await service.open()
         try:
-            alice, bob = service.for_user("jwt-alice"), service.for_user("jwt-bob")
+            alice, bob = (
+                SupabaseStore(server.url, "anon-key", http_client=service._http, jwt=jwt)
+                for jwt in ("jwt-alice", "jwt-bob")
+            )
             assert alice._http is service._http is bob._http
             await asyncio.gather(
                 *(s.get_session("ses_x") for s in (alice, bob, service) for _ in range(5))

@@ -4,22 +4,17 @@ tables of sql/supabase.sql; multi-statement writes are SQL functions called with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from opencode_api.store._errors import StoreConflict, StoreError, StoreNotOpen
 from opencode_api.store._leases import INTERRUPTED_ERROR
 from opencode_api.store._models import (
-    CompactionState,
-    DailyUsage,
     Message,
     MessagePage,
     MessageStatus,
     Owner,
     Part,
-    Question,
-    QuestionStatus,
-    Reservation,
     Session,
     SessionCost,
     SessionStatus,
@@ -28,66 +23,33 @@ from opencode_api.store._models import (
     utcnow,
 )
 from opencode_api.store._protocol import Order
-from opencode_api.store._rows import cost_from_rows, new_reservation_id
+from opencode_api.store._rows import cost_from_rows
+from opencode_api.store._supabase_records import SupabaseRecords
+from opencode_api.store._supabase_rows import (
+    _COSTS,
+    _MESSAGES,
+    _PARTS,
+    _SESSIONS,
+    _TODOS,
+    _message_from,
+    _message_row,
+    _part_from,
+    _part_row,
+    _session_from,
+    _ts,
+)
 
 if TYPE_CHECKING:
     # postgrest/httpx are the optional "supabase" extra: imported when a SupabaseStore opens.
     import httpx
     from postgrest import AsyncPostgrestClient, AsyncRequestBuilder
 
-_SESSIONS = "opencode_sessions"
-_MESSAGES = "opencode_messages"
-_PARTS = "opencode_message_parts"
-_COSTS = "opencode_session_costs"
-_TODOS = "opencode_todos"
-_QUESTIONS = "opencode_questions"
-_COMPACTION = "opencode_compaction"
-_USAGE = "opencode_usage"
-
-
-def _ts(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _from_ts(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def _message_row(m: Message) -> dict[str, Any]:
-    row = m.model_dump(mode="json", exclude={"parts"})
-    row["created_at"] = _ts(m.created_at)
-    row["step_count"] = 0
-    return row
-
-
-def _part_row(p: Part) -> dict[str, Any]:
-    row = p.model_dump(mode="json")
-    row["created_at"] = _ts(p.created_at)
-    return row
-
-
-def _session_from(row: dict[str, Any]) -> Session:
-    return Session.model_validate(row)
-
-
-def _part_from(row: dict[str, Any]) -> Part:
-    row = {k: v for k, v in row.items() if k != "user_id"}
-    return Part.model_validate(row)
-
-
-def _message_from(row: dict[str, Any], parts: list[Part]) -> Message:
-    row = {k: v for k, v in row.items() if k not in ("user_id", "step_count")}
-    return Message.model_validate({**row, "parts": parts})
-
-
-class SupabaseStore:
+class SupabaseStore(SupabaseRecords):
     """Sessions over Supabase's REST API.
 
-    The store built from the service key (``SUPABASE_KEY``) sees every row. ``for_user(jwt)``
-    returns a store acting as that user (row-level security applies) that shares this store's
-    HTTP connection pool; it is cheap, so build one per request. The shared client's
+    The store built from the service key (``SUPABASE_KEY``) sees every row. One built with a
+    user's ``jwt`` and an open store's ``http_client`` acts as that user (row-level security
+    applies) and shares the pool; it is cheap, so build one per request. The shared client's
     ``auth()`` is never used: it would change the headers of every concurrent request.
     """
 
@@ -125,14 +87,6 @@ class SupabaseStore:
             "Content-Type": "application/json",
         }
         return AsyncPostgrestClient(f"{self.url}/rest/v1", headers=headers, http_client=http)
-
-    def for_user(self, jwt: str) -> SupabaseStore:
-        """A store acting for the user whose JWT this is, sharing this store's connections."""
-        if self._http is None:
-            raise StoreNotOpen("SupabaseStore is not open: await store.open() first")
-        return SupabaseStore(
-            self.url, self._key, timeout=self._timeout, http_client=self._http, jwt=jwt
-        )
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -390,123 +344,3 @@ class SupabaseStore:
         }
         await self._run(self._table(_TODOS).upsert(row, on_conflict="session_id"))
 
-    # -- questions -----------------------------------------------------------------------------
-    async def create_question(self, question: Question) -> Question:
-        if question.user_id is None:
-            question = question.model_copy(
-                update={"user_id": await self._session_user(question.session_id)}
-            )
-        row = question.model_dump(mode="json")
-        row["created_at"] = _ts(question.created_at)
-        await self._run(self._table(_QUESTIONS).insert(row))
-        return question
-
-    async def get_question(
-        self, question_id: str, *, user_id: str | None = None
-    ) -> Question | None:
-        query = self._table(_QUESTIONS).select("*").eq("id", question_id)
-        if user_id is not None:
-            query = query.eq("user_id", user_id)
-        rows = (await self._run(query)).data
-        return Question.model_validate(rows[0]) if rows else None
-
-    async def list_questions(
-        self, *, session_id: str | None = None, user_id: str | None = None
-    ) -> list[Question]:
-        query = self._table(_QUESTIONS).select("*").eq("status", "pending")
-        if session_id is not None:
-            query = query.eq("session_id", session_id)
-        if user_id is not None:
-            query = query.eq("user_id", user_id)
-        query = query.order("created_at").order("id")
-        return [Question.model_validate(r) for r in (await self._run(query)).data]
-
-    async def resolve_question(
-        self, question_id: str, status: QuestionStatus, answers: list[list[str]] | None = None
-    ) -> bool:
-        query = (
-            self._table(_QUESTIONS)
-            .update({"status": status, "answers": answers})
-            .eq("id", question_id)
-            .eq("status", "pending")
-        )
-        return bool((await self._run(query)).data)
-
-    # -- compaction ----------------------------------------------------------------------------
-    async def get_compaction_state(self, session_id: str) -> CompactionState:
-        query = self._table(_COMPACTION).select("*").eq("session_id", session_id)
-        rows = (await self._run(query)).data
-        if not rows:
-            return CompactionState(session_id=session_id)
-        row = {k: v for k, v in rows[0].items() if k != "user_id"}
-        return CompactionState.model_validate(row)
-
-    async def set_compaction_state(self, state: CompactionState) -> None:
-        row = state.model_dump(mode="json")
-        if state.last_compacted_at is not None:
-            row["last_compacted_at"] = _ts(state.last_compacted_at)
-        row["user_id"] = await self._session_user(state.session_id)
-        await self._run(self._table(_COMPACTION).upsert(row, on_conflict="session_id"))
-
-    async def apply_compaction(
-        self, session_id: str, summary: Message, compacted_ids: Sequence[str]
-    ) -> None:
-        await self._rpc(
-            "opencode_apply_compaction",
-            {
-                "p_session_id": session_id,
-                "p_summary": _message_row(summary),
-                "p_parts": [_part_row(p) for p in summary.parts],
-                "p_compacted_ids": list(compacted_ids),
-            },
-        )
-
-    # -- per-user daily usage --------------------------------------------------------------------
-    async def reserve_usage(
-        self,
-        user_id: str,
-        day: str,
-        *,
-        tokens: int,
-        token_limit: int | None,
-        request_limit: int | None,
-    ) -> Reservation | None:
-        reservation = Reservation(
-            id=new_reservation_id(), user_id=user_id, day=day, tokens=tokens, requests=1
-        )
-        granted = await self._rpc(
-            "opencode_reserve_usage",
-            {
-                "p_id": reservation.id,
-                "p_user_id": user_id,
-                "p_day": day,
-                "p_tokens": tokens,
-                "p_token_limit": token_limit,
-                "p_request_limit": request_limit,
-            },
-        )
-        return reservation if granted is True else None
-
-    async def settle_usage(
-        self, reservation: Reservation, *, input_tokens: int, output_tokens: int
-    ) -> None:
-        await self._rpc(
-            "opencode_finish_reservation",
-            {
-                "p_id": reservation.id,
-                "p_input_tokens": input_tokens,
-                "p_output_tokens": output_tokens,
-                "p_count": True,
-            },
-        )
-
-    async def release_usage(self, reservation: Reservation) -> None:
-        await self._rpc(
-            "opencode_finish_reservation",
-            {"p_id": reservation.id, "p_input_tokens": 0, "p_output_tokens": 0, "p_count": False},
-        )
-
-    async def get_daily_usage(self, user_id: str, day: str) -> DailyUsage:
-        query = self._table(_USAGE).select("*").eq("user_id", user_id).eq("day", day)
-        rows = (await self._run(query)).data
-        return DailyUsage.model_validate(rows[0]) if rows else DailyUsage(user_id=user_id, day=day)
