@@ -103,20 +103,19 @@ def serve(
     host: str | None, port: int | None, *, reload: bool = False, workers: int | None = None
 ) -> int:
     """Run the server until SIGTERM/SIGINT; returns the exit status (0 after a clean drain)."""
-    # Before anything imports LiteLLM: never fetch the price map at start-up.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # (LiteLLM's price map is never fetched: opencode_api/__init__.py sees to it.)
     if reload:
         return _run_with_reload([sys.executable, "-m", "opencode_api", "serve", *_args(host, port)])
-    if workers is not None:
-        os.environ["WORKERS"] = str(workers)
-    if int(os.environ.get("WORKERS", "1")) > 1 and "WORKER_SOCKET_DIR" not in os.environ:
-        return _run_workers(host, port, int(os.environ["WORKERS"]))
-
-    from opencode_api._logging import configure_logging
-    from opencode_api.http import ListenError, bind_sockets
     from opencode_api.settings import Settings
 
     settings = Settings()
+    count = workers if workers is not None else settings.workers
+    if count > 1 and settings.worker_socket_dir is None:
+        return _run_workers(host, port, count)
+
+    from opencode_api._logging import configure_logging
+    from opencode_api.http import ListenError, bind_sockets
+
     if host is not None:
         settings = settings.model_copy(update={"host": host})
     if port is not None:

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = None
     openai_api_key: SecretStr | None = None
     gemini_api_key: SecretStr | None = None
+    deepseek_api_key: SecretStr | None = None
+    mistral_api_key: SecretStr | None = None
+    xai_api_key: SecretStr | None = None
     openai_api_base: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_BASE", "OPENAI_BASE_URL")
     )

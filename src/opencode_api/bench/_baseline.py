@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 from typing import Any
 
 from aiohttp import web
@@ -128,7 +127,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--llm-path", choices=("fast", "litellm"), default="fast")
     args = parser.parse_args(argv)
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     settings = Settings()
     if args.llm_path == "litellm":
         from opencode_api.llm import warm_up

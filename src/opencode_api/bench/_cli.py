@@ -134,7 +134,8 @@ def _database_kind(args: argparse.Namespace) -> str:
 
 
 class _Progress:
-    """A tqdm bar on stderr (or nothing); ``update`` is the driver's per-turn callback."""
+    """A tqdm bar on stderr (or nothing, also without the ``bench`` extra's tqdm installed);
+    ``update`` is the driver's per-turn callback."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -143,8 +144,10 @@ class _Progress:
     def start(self, total: int, label: str) -> Callable[[TurnResult], None]:
         self.close()
         if self.enabled:
-            from tqdm import tqdm
-
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                return self.update
             self._bar = tqdm(total=total, desc=label, unit="turn", file=sys.stderr, leave=False)
         return self.update
 
@@ -409,7 +412,6 @@ async def run(args: argparse.Namespace) -> int:
     if args.sessions < 1 or args.turns < 1:
         _say("bench: --sessions and --turns must be >= 1")
         return 2
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     main_task = asyncio.current_task()
     if main_task is not None:
         # SIGTERM unwinds like Ctrl-C: the child processes are stopped, not orphaned.

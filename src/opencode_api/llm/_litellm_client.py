@@ -41,6 +41,7 @@ from opencode_api.llm._provider_errors import (
     parse_retry_after,
     timed_out,
 )
+from opencode_api.llm._providers import provider_key
 from opencode_api.llm._stream_events import ToolCallAssembler, final_events
 from opencode_api.llm._stream_watchdog import StreamWatchdog
 from opencode_api.settings import Settings
@@ -267,12 +268,9 @@ class LiteLLMClient:
             api_base = api_base or settings.anthropic_api_base
             if api_key is None and settings.anthropic_api_key is not None:
                 api_key = settings.anthropic_api_key.get_secret_value()
-        elif (
-            request.model.startswith("gemini/")
-            and api_key is None
-            and settings.gemini_api_key is not None
-        ):
-            api_key = settings.gemini_api_key.get_secret_value()
+        elif api_key is None:
+            # Keys from Settings (a .env file included), which LiteLLM would not see itself.
+            api_key = provider_key(request.model.partition("/")[0], settings)
         if api_base:
             kwargs["api_base"] = api_base
         if api_key:

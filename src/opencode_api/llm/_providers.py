@@ -3,7 +3,6 @@ and which providers have credentials."""
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
@@ -52,14 +51,21 @@ class ProviderDetail(BaseModel):
 
 
 # id -> (display name, key variables, the Settings attribute holding the key, if any)
-_PROVIDERS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
+_PROVIDERS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "anthropic": ("Anthropic", ("ANTHROPIC_API_KEY",), "anthropic_api_key"),
     "openai": ("OpenAI", ("OPENAI_API_KEY",), "openai_api_key"),
     "gemini": ("Google Gemini", ("GEMINI_API_KEY",), "gemini_api_key"),
-    "deepseek": ("DeepSeek", ("DEEPSEEK_API_KEY",), None),
-    "mistral": ("Mistral", ("MISTRAL_API_KEY",), None),
-    "xai": ("xAI", ("XAI_API_KEY",), None),
+    "deepseek": ("DeepSeek", ("DEEPSEEK_API_KEY",), "deepseek_api_key"),
+    "mistral": ("Mistral", ("MISTRAL_API_KEY",), "mistral_api_key"),
+    "xai": ("xAI", ("XAI_API_KEY",), "xai_api_key"),
 }
+
+
+def provider_key(provider_id: str, settings: Settings) -> str | None:
+    """The configured key of a catalogue provider (every key is read by ``Settings``)."""
+    entry = _PROVIDERS.get(provider_id)
+    secret = getattr(settings, entry[2], None) if entry is not None else None
+    return secret.get_secret_value() if secret is not None else None
 
 _catalogue: dict[str, list[ModelInfo]] | None = None
 _catalogue_lock = threading.Lock()
@@ -115,13 +121,10 @@ def _models() -> dict[str, list[ModelInfo]]:
 
 
 def _available(provider_id: str, settings: Settings) -> bool:
-    _, env, attribute = _PROVIDERS[provider_id]
-    if attribute is not None and getattr(settings, attribute, None) is not None:
+    if provider_key(provider_id, settings) is not None:
         return True
-    if provider_id == "openai" and settings.openai_api_base:
-        # A custom OpenAI-compatible endpoint often needs no key.
-        return True
-    return any(os.environ.get(name) for name in env)
+    # A custom OpenAI-compatible endpoint often needs no key.
+    return provider_id == "openai" and bool(settings.openai_api_base)
 
 
 def missing_credentials(
