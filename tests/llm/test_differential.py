@@ -10,10 +10,10 @@ import pytest
 
 from opencode_api.llm._errors import (
     AuthenticationError,
-    BadRequestError,
     ContextWindowExceededError,
     LLMError,
     ModelNotFoundError,
+    ProviderRequestError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitError,
@@ -214,7 +214,7 @@ ERRORS = {
     "503": (Reply.error(503, "overloaded"), ProviderUnavailableError, 503, None),
     "401": (Reply.error(401, "Incorrect API key"), AuthenticationError, 401, None),
     "404": (Reply.error(404, "model does not exist"), ModelNotFoundError, 404, None),
-    "400": (Reply.error(400, "messages: bad role"), BadRequestError, 400, None),
+    "400": (Reply.error(400, "messages: bad role"), ProviderRequestError, 400, None),
     "context": (
         Reply.error(
             400,

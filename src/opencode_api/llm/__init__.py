@@ -6,11 +6,11 @@ catalogue. It knows nothing of sessions, stores or HTTP routes.
 
 from opencode_api.llm._errors import (
     AuthenticationError,
-    BadRequestError,
     ContextWindowExceededError,
     LLMError,
     ModelNotFoundError,
     ProviderNotConfiguredError,
+    ProviderRequestError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     ProviderUnreachableError,
@@ -43,7 +43,6 @@ from opencode_api.llm._router import RoutingLLMClient
 
 __all__ = [
     "AuthenticationError",
-    "BadRequestError",
     "ContextWindowExceededError",
     "FastLLMClient",
     "LLMClient",
@@ -55,6 +54,7 @@ __all__ = [
     "ProviderDetail",
     "ProviderInfo",
     "ProviderNotConfiguredError",
+    "ProviderRequestError",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "ProviderUnreachableError",

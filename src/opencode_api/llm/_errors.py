@@ -18,7 +18,7 @@ class LLMError(OpenCodeError):
         ├── ProviderNotConfiguredError    400 provider_not_configured (no key; ``env`` names it)
         ├── ModelNotFoundError            400 invalid_request (unknown model)
         ├── AuthenticationError           502 provider_auth_failed (401/403)
-        ├── BadRequestError               502 provider_error
+        ├── ProviderRequestError               502 provider_error
         │   └── ContextWindowExceededError
         └── ProviderUnavailableError      503 unavailable (5xx, resets, DNS), retried if transient
             ├── RateLimitError            503 unavailable, code rate_limit (429)
@@ -105,11 +105,11 @@ class AuthenticationError(LLMError):
     type = "provider_auth_failed"
 
 
-class BadRequestError(LLMError):
+class ProviderRequestError(LLMError):
     code = "bad_request"
 
 
-class ContextWindowExceededError(BadRequestError):
+class ContextWindowExceededError(ProviderRequestError):
     code = "context_window_exceeded"
 
 

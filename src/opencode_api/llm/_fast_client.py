@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from opencode_api.llm import _fast_anthropic, _fast_openai
-from opencode_api.llm._errors import BadRequestError, LLMError, ProviderUnavailableError
+from opencode_api.llm._errors import LLMError, ProviderRequestError, ProviderUnavailableError
 from opencode_api.llm._model_map import split_model
 from opencode_api.llm._protocol import LLMRequest, StreamEvent
 from opencode_api.llm._provider_errors import (
@@ -74,7 +74,7 @@ class FastLLMClient:
                 request, model, self._settings, stream=stream
             )
         else:
-            raise BadRequestError(
+            raise ProviderRequestError(
                 f"the fast path does not serve {request.model!r}", provider=provider or None
             )
         return provider, url, headers, body

@@ -20,10 +20,10 @@ from typing import Any
 
 from opencode_api.llm._errors import (
     AuthenticationError,
-    BadRequestError,
     ContextWindowExceededError,
     LLMError,
     ModelNotFoundError,
+    ProviderRequestError,
     ProviderUnavailableError,
     RateLimitError,
 )
@@ -216,7 +216,9 @@ def map_litellm_error(exc: Exception, provider: str | None) -> LLMError:
     elif isinstance(exc, litellm.NotFoundError):
         kind = ModelNotFoundError
     elif isinstance(exc, litellm.BadRequestError | litellm.UnprocessableEntityError):
-        kind = ContextWindowExceededError if is_context_window_error(message) else BadRequestError
+        kind = ProviderRequestError
+        if is_context_window_error(message):
+            kind = ContextWindowExceededError
     elif isinstance(
         exc,
         litellm.ServiceUnavailableError | litellm.InternalServerError | litellm.BadGatewayError,

@@ -19,10 +19,10 @@ import aiohttp
 
 from opencode_api.llm._errors import (
     AuthenticationError,
-    BadRequestError,
     ContextWindowExceededError,
     LLMError,
     ModelNotFoundError,
+    ProviderRequestError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     ProviderUnreachableError,
@@ -72,7 +72,9 @@ def error_for_status(
     elif status == 408:
         kind = ProviderTimeoutError
     elif status in (400, 413, 422):
-        kind = ContextWindowExceededError if is_context_window_error(message) else BadRequestError
+        kind = ProviderRequestError
+        if is_context_window_error(message):
+            kind = ContextWindowExceededError
     elif status >= 500:
         kind = ProviderUnavailableError
     else:
