@@ -493,6 +493,11 @@ class Runtime:
     ) -> list[Question]:
         return await self.store.list_questions(session_id=session_id, user_id=user_id)
 
+    async def question_session(self, question_id: str) -> str | None:
+        """The session a question belongs to (any user's), or None: for routing a reply."""
+        question = await self.store.get_question(question_id)
+        return question.session_id if question is not None else None
+
     async def reply_question(
         self, question_id: str, answers: Sequence[Sequence[str]], *, user_id: str | None = None
     ) -> None:

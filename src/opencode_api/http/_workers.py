@@ -113,8 +113,8 @@ async def _owner_of(request: web.Request) -> int | None:
     if path.startswith("/session/"):
         return topology.owner(ident)
     if path.startswith("/question/"):
-        question = await request.app[RUNTIME].store.get_question(ident)
-        return topology.owner(question.session_id) if question is not None else None
+        session_id = await request.app[RUNTIME].question_session(ident)
+        return topology.owner(session_id) if session_id is not None else None
     return None
 
 
