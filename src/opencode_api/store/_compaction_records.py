@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from datetime import datetime
 from typing import Any
 
 from opencode_api.store._models import CompactionState, Message, utcnow
+from opencode_api.store._rows import RowMapping
 
 
-class CompactionRecords:
+class CompactionRecords(RowMapping):
     """Mixin of ``SqlStore``."""
 
-    def _write(self) -> AbstractAsyncContextManager[Any]:
-        raise NotImplementedError
-
-    def _point_read(self) -> AbstractAsyncContextManager[Any]:
-        raise NotImplementedError
-
-    def _ts(self, value: datetime) -> Any:
-        raise NotImplementedError
-
-    def _opt_ts(self, value: Any) -> datetime | None:
-        raise NotImplementedError
-
+    @abstractmethod
     async def _insert_message(self, conn: Any, message: Message) -> None:
-        raise NotImplementedError
-
-    @staticmethod
-    def _marks(n: int) -> str:
-        raise NotImplementedError
+        """Insert a message with its parts; the session's counters follow (``SqlStore``)."""
 
     async def get_compaction_state(self, session_id: str) -> CompactionState:
         async with self._point_read() as conn:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any
 
 from opencode_api.store._models import Owner
+from opencode_api.store._rows import SqlDialect
 
 INTERRUPTED_ERROR: dict[str, object] = {
     "type": "interrupted",
@@ -22,23 +21,12 @@ INTERRUPTED_ERROR: dict[str, object] = {
 }
 
 
-class TurnOwnership:
+class TurnOwnership(SqlDialect):
     """Mixin of ``SqlStore``: the lease queries, in the shared ``?`` dialect."""
 
     owner_id: str | None = None
 
     # Provided by SqlStore.
-    def _write(self) -> AbstractAsyncContextManager[Any]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractAsyncContextManager[Any]:
-        raise NotImplementedError
-
-    def _ts(self, value: datetime) -> Any:
-        raise NotImplementedError
-
-    def _from_ts(self, value: Any) -> datetime:
-        raise NotImplementedError
 
     def _owner_of(self, status: str) -> str | None:
         """The owner stamped on a message stored with ``status``: only unfinished turns."""

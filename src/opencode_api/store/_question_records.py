@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-from datetime import datetime
-from typing import Any
-
 from opencode_api.store._models import Question, QuestionStatus
-from opencode_api.store._rows import Row, dump_json
+from opencode_api.store._rows import RowMapping, dump_json
 
 
-class QuestionRecords:
+class QuestionRecords(RowMapping):
     """Mixin of ``SqlStore``."""
-
-    def _write(self) -> AbstractAsyncContextManager[Any]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractAsyncContextManager[Any]:
-        raise NotImplementedError
-
-    def _point_read(self) -> AbstractAsyncContextManager[Any]:
-        raise NotImplementedError
-
-    def _ts(self, value: datetime) -> Any:
-        raise NotImplementedError
-
-    def _question(self, r: Row) -> Question:
-        raise NotImplementedError
 
     async def create_question(self, question: Question) -> Question:
         async with self._write() as conn:

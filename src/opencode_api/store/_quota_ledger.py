@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-from datetime import datetime
 from typing import Any
 
 from opencode_api.store._models import DailyUsage, Reservation
-from opencode_api.store._rows import new_reservation_id
+from opencode_api.store._rows import SqlDialect, new_reservation_id
 
 
-class QuotaLedger:
+class QuotaLedger(SqlDialect):
     """Mixin of ``SqlStore``: each operation is one transaction (or one point read)."""
-
-    def _write(self) -> AbstractAsyncContextManager[Any]:
-        raise NotImplementedError
-
-    def _point_read(self) -> AbstractAsyncContextManager[Any]:
-        raise NotImplementedError
-
-    def _ts(self, value: datetime) -> Any:
-        raise NotImplementedError
 
     async def reserve_usage(
         self,

@@ -4,7 +4,9 @@ and the mapping between rows and models (shared by SQLite, PostgreSQL and the RE
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -86,18 +88,42 @@ def cost_from_rows(session_id: str, rows: Sequence[Row]) -> SessionCost:
     )
 
 
-class RowMapping:
-    """Mixin of ``SqlStore``: rows to models and models to statement arguments; the dialect
-    supplies the timestamp conversions."""
+class SqlDialect(ABC):
+    """What SQLite and PostgreSQL each provide to the shared SQL (and its mixins)."""
 
+    @abstractmethod
+    def _write(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection inside a write transaction: committed on exit, rolled back on error."""
+
+    @abstractmethod
+    def _read(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection inside a read-only transaction (one snapshot for several queries)."""
+
+    def _point_read(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection for a read of a few rows by key (a session, its cost, todos...).
+
+        ``_read()`` unless the dialect has something cheaper: SQLite answers these from the
+        event loop's own connection, with no thread hop (under load a hop waits for the GIL).
+        """
+        return self._read()
+
+    @abstractmethod
     def _ts(self, value: datetime) -> Any:
-        raise NotImplementedError
+        """A timestamp as the driver stores it."""
 
-    def _from_ts(self, value: Any) -> datetime:
-        raise NotImplementedError
+    @abstractmethod
+    def _from_ts(self, value: Any) -> datetime: ...
 
     def _opt_ts(self, value: Any) -> datetime | None:
         return None if value is None else self._from_ts(value)
+
+    @staticmethod
+    def _marks(n: int) -> str:
+        return ", ".join("?" * n)
+
+
+class RowMapping(SqlDialect):
+    """Rows to models and models to statement arguments."""
 
     def _session(self, r: Row) -> Session:
         return Session(

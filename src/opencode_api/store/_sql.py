@@ -3,10 +3,7 @@ seam, with the dialect differences (placeholders, timestamps, LIMIT) left to SQL
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from datetime import datetime
 from typing import Any
 
 from opencode_api.store._compaction_records import CompactionRecords
@@ -32,7 +29,6 @@ from opencode_api.store._rows import (
     PART_COLUMNS,
     SESSION_COLUMNS,
     Conn,
-    RowMapping,
     cost_from_rows,
     dump_json,
     load_json,
@@ -55,37 +51,11 @@ _UPSERT_MESSAGE = (
 )
 
 
-class SqlStore(
-    RowMapping, QuestionRecords, CompactionRecords, QuotaLedger, TurnOwnership, ABC
-):
+class SqlStore(QuestionRecords, CompactionRecords, QuotaLedger, TurnOwnership):
     """Every Store method in SQL understood by both SQLite (>= 3.35) and PostgreSQL."""
 
     # SQLite needs a LIMIT before an OFFSET; -1 means none. Postgres takes OFFSET alone.
     _NO_LIMIT = ""
-
-    # -- what a dialect provides ---------------------------------------------------------------
-    @abstractmethod
-    def _write(self) -> AbstractAsyncContextManager[Conn]:
-        """A connection inside a write transaction: committed on exit, rolled back on error."""
-
-    @abstractmethod
-    def _read(self) -> AbstractAsyncContextManager[Conn]:
-        """A connection inside a read-only transaction (one snapshot for several queries)."""
-
-    def _point_read(self) -> AbstractAsyncContextManager[Conn]:
-        """A connection for a read of a few rows by key (a session, its cost, todos...).
-
-        ``_read()`` unless the dialect has something cheaper: SQLite answers these from the
-        event loop's own connection, with no thread hop (under load a hop waits for the GIL).
-        """
-        return self._read()
-
-    @abstractmethod
-    def _ts(self, value: datetime) -> Any:
-        """A timestamp as the driver stores it."""
-
-    @abstractmethod
-    def _from_ts(self, value: Any) -> datetime: ...
 
     def _page_clause(self, limit: int | None, offset: int, args: list[Any]) -> str:
         sql = ""
@@ -98,10 +68,6 @@ class SqlStore(
             sql += " OFFSET ?"
             args.append(offset)
         return sql
-
-    @staticmethod
-    def _marks(n: int) -> str:
-        return ", ".join("?" * n)
 
     async def _parts_of(self, conn: Conn, message_ids: Sequence[str]) -> dict[str, list[Part]]:
         by_message: dict[str, list[Part]] = {mid: [] for mid in message_ids}
