@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -47,6 +48,21 @@ class SessionDeps:
     # The ends of turns the store refused, retried until it is back.
     writes: DeferredWrites = field(default_factory=DeferredWrites)
     turn_listeners: list[Callable[[TurnSummary], None]] = field(default_factory=list)
+
+    def publish_bus(
+        self,
+        event_type: str,
+        session_id: str,
+        user_id: str | None,
+        properties: dict[str, Any] | Callable[[], dict[str, Any]],
+    ) -> None:
+        """Publish on the global bus; ``properties`` may be a callable, built only if listened."""
+        bus = self.bus
+        if not bus.subscriber_count:
+            return  # nobody listens: skip building (and dumping) the payload
+        data = properties() if callable(properties) else properties
+        data.setdefault("session_id", session_id)
+        bus.publish(BusEvent(event_type, data, session_id=session_id, user_id=user_id))
 
     def turn_ended(self, summary: TurnSummary) -> None:
         """Tell every listener; one that raises is logged and the others still hear."""

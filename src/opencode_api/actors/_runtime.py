@@ -545,11 +545,7 @@ class Runtime:
         user_id: str | None,
         properties: Callable[[], dict[str, Any]],
     ) -> None:
-        if not self.bus.subscriber_count:
-            return  # nobody listens: skip building the payload
-        data = properties()
-        data.setdefault("session_id", session_id)
-        self.bus.publish(BusEvent(event_type, data, session_id=session_id, user_id=user_id))
+        self._deps.publish_bus(event_type, session_id, user_id, properties)
 
 
 def _replayable(outbox: Outbox[Any], after: int) -> bool:

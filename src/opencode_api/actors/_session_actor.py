@@ -21,7 +21,6 @@ from opencode_api.actors._deferred import Write
 from opencode_api.actors._deps import SessionDeps, TurnSummary
 from opencode_api.actors._errors import InvalidRequestError, SessionError, client_error, log_failure
 from opencode_api.actors._events import (
-    BusEvent,
     Done,
     ErrorEvent,
     MessageStart,
@@ -113,15 +112,8 @@ class SessionActor(Actor):
     def publish_bus(
         self, event_type: str, properties: dict[str, Any] | Callable[[], dict[str, Any]]
     ) -> None:
-        """Publish on the global bus; ``properties`` may be a callable, built only if listened."""
-        bus = self.deps.bus
-        if not bus.subscriber_count:
-            return  # nobody listens: skip building (and dumping) the payload
-        data = properties() if callable(properties) else properties
-        data.setdefault("session_id", self.session.id)
-        bus.publish(
-            BusEvent(event_type, data, session_id=self.session.id, user_id=self.session.user_id)
-        )
+        """Publish on the global bus about this session (see ``SessionDeps.publish_bus``)."""
+        self.deps.publish_bus(event_type, self.session.id, self.session.user_id, properties)
 
     # -- turns -----------------------------------------------------------------------------
 
