@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     max_live_sessions: int | None = 100_000
     session_idle_ttl: float = 600.0
     question_timeout: float = 300.0
+    # How long an abort or a question's answer waits for the session's actor to take it.
+    control_timeout: float = 30.0
 
     # -- tools ------------------------------------------------------------------------------
     exa_api_key: SecretStr | None = None

@@ -266,9 +266,7 @@ class SessionActor(Actor):
             self._publish_end(turn, stop_reason, error)
             if message is not None:
                 final = message
-                self.publish_bus(
-                    "message.updated", lambda: {"info": final.model_dump(mode="json")}
-                )
+                self.publish_bus("message.updated", lambda: {"info": final.model_dump(mode="json")})
                 self.publish_bus("session.status", {"status": "idle"})
                 if self._history is not None:
                     self._history.append(

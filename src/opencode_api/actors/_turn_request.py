@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 
 from opencode_api.actors._errors import InvalidRequestError
 
@@ -35,3 +35,18 @@ class TurnRequest:
             raise InvalidRequestError("content must be a non-empty string", field="content")
         if self.max_steps is not None and self.max_steps < 1:
             raise InvalidRequestError("max_steps must be >= 1", field="max_steps")
+
+
+class SendOptions(TypedDict, total=False):
+    """``TurnRequest``'s optional fields, as ``Runtime.send`` takes them by keyword."""
+
+    user_id: str | None
+    model: str | None
+    provider_id: str | None
+    model_id: str | None
+    system: str | None
+    temperature: float | None
+    max_tokens: int | None
+    tools_enabled: bool
+    max_steps: int | None
+    busy: BusyPolicy

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from opencode_api.actors._events import TurnEvent
-from opencode_api.runtime import OutboxItem, SubscriberLagged, Subscription
+from opencode_api.runtime import Outbox, OutboxItem, SubscriberLagged, Subscription
 
 # Enqueues the turn: its user message id and a subscription to the session's events.
 Enqueue = Callable[[], Awaitable[tuple[str, Subscription[Any]]]]
@@ -86,3 +86,19 @@ class TurnStream:
     async def aclose(self) -> None:
         if self._subscription is not None:
             self._subscription.close()
+
+
+def reattach_after(outbox: Outbox[Any], after: int | None) -> int | None:
+    """Where a client re-attaching after ``after`` (its Last-Event-ID) starts in ``outbox``.
+
+    When the events after ``after`` are no longer kept (a new activation, or too old), from what
+    is still buffered, or from now on; the stored messages hold everything that was lost.
+    """
+    if after is None:
+        return None
+    oldest = outbox.oldest_seq
+    if after > outbox.last_seq or oldest is None:
+        return None  # from another activation's future, or nothing buffered: from now on
+    if after < oldest - 1:
+        return oldest - 1  # older than the buffer (``0`` included): everything still buffered
+    return after

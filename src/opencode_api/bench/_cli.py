@@ -30,6 +30,7 @@ from opencode_api.bench._report import ServerFigures, plot, print_table, summari
 _IDLE_CONCURRENCY = 200
 _SETTLE_SECONDS = 1.0
 
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 

@@ -42,9 +42,7 @@ def all_routes() -> list[RouteSpec]:
 
 
 @web.middleware
-async def request_context_middleware(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
+async def request_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a request id (the client's ``X-Request-ID`` when sane) to every log line."""
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _REQUEST_ID_OK.match(given) else uuid.uuid4().hex

@@ -26,7 +26,11 @@ from opencode_api.store import Question
 # The catalogue is built from LiteLLM's model map on first use: importing LiteLLM blocks for
 # seconds, so that happens off the event loop.
 @route(
-    "GET", "/provider", name="list_providers", summary="LLM providers", tag="providers",
+    "GET",
+    "/provider",
+    name="list_providers",
+    summary="LLM providers",
+    tag="providers",
     response=list[ProviderInfo],
 )
 async def providers(request: web.Request) -> web.Response:
@@ -35,8 +39,13 @@ async def providers(request: web.Request) -> web.Response:
 
 
 @route(
-    "GET", "/provider/{id}", name="get_provider", summary="One provider and its models",
-    tag="providers", response=ProviderDetail, errors=(404,),
+    "GET",
+    "/provider/{id}",
+    name="get_provider",
+    summary="One provider and its models",
+    tag="providers",
+    response=ProviderDetail,
+    errors=(404,),
 )
 async def provider(request: web.Request) -> web.Response:
     provider_id = request.match_info["id"]
@@ -47,8 +56,13 @@ async def provider(request: web.Request) -> web.Response:
 
 
 @route(
-    "GET", "/provider/{id}/model", name="list_models", summary="A provider's models",
-    tag="providers", response=list[ModelInfo], errors=(404,),
+    "GET",
+    "/provider/{id}/model",
+    name="list_models",
+    summary="A provider's models",
+    tag="providers",
+    response=list[ModelInfo],
+    errors=(404,),
 )
 async def models(request: web.Request) -> web.Response:
     provider_id = request.match_info["id"]
@@ -60,23 +74,32 @@ async def models(request: web.Request) -> web.Response:
 
 
 @route(
-    "GET", "/question", name="list_questions", summary="Pending questions of the question tool",
-    tag="questions", query=QuestionListQuery, response=list[Question], errors=(422,),
+    "GET",
+    "/question",
+    name="list_questions",
+    summary="Pending questions of the question tool",
+    tag="questions",
+    query=QuestionListQuery,
+    response=list[Question],
+    errors=(422,),
 )
 async def questions(request: web.Request) -> web.Response:
     query = read_query(request, QuestionListQuery)
     found = await request.app[RUNTIME].list_questions(
         session_id=query.session_id, user_id=user_id_of(request)
     )
-    return web.json_response(
-        [q.model_dump(mode="json") for q in found if q.status == "pending"]
-    )
+    return web.json_response([q.model_dump(mode="json") for q in found if q.status == "pending"])
 
 
 @route(
-    "POST", "/question/{id}/reply", name="reply_question",
-    summary="Answer a pending question; the turn resumes", tag="questions",
-    body=QuestionReplyRequest, body_required=True, response=SuccessResponse,
+    "POST",
+    "/question/{id}/reply",
+    name="reply_question",
+    summary="Answer a pending question; the turn resumes",
+    tag="questions",
+    body=QuestionReplyRequest,
+    body_required=True,
+    response=SuccessResponse,
     errors=(400, 404, 413, 422),
 )
 async def reply(request: web.Request) -> web.Response:
@@ -88,9 +111,13 @@ async def reply(request: web.Request) -> web.Response:
 
 
 @route(
-    "POST", "/question/{id}/reject", name="reject_question",
+    "POST",
+    "/question/{id}/reject",
+    name="reject_question",
     summary="Reject a pending question; the tool returns a rejection to the model",
-    tag="questions", response=SuccessResponse, errors=(404,),
+    tag="questions",
+    response=SuccessResponse,
+    errors=(404,),
 )
 async def reject(request: web.Request) -> web.Response:
     await request.app[RUNTIME].reject_question(

@@ -1,9 +1,9 @@
 """Every failure as API.md's JSON error body, mapped to its status once, in one middleware.
 
-    OpenCodeError
-    └── HTTPError                 http/: a request the front end itself refuses
-        ├── BadRequestError       400 invalid_request (unparsable body or query)
-        └── UnauthorizedError     401 unauthorized (with WWW-Authenticate)
+OpenCodeError
+└── HTTPError                 http/: a request the front end itself refuses
+    ├── BadRequestError       400 invalid_request (unparsable body or query)
+    └── UnauthorizedError     401 unauthorized (with WWW-Authenticate)
 """
 
 from __future__ import annotations
@@ -148,12 +148,16 @@ def response_for(exc: BaseException) -> web.Response | None:
             )
         case MailboxFull():
             return error_response(
-                429, "mailbox_full", str(exc) or "session mailbox is full",
+                429,
+                "mailbox_full",
+                str(exc) or "session mailbox is full",
                 headers={"Retry-After": "1"},
             )
         case ActorLimitReached():
             return error_response(
-                503, "overloaded", str(exc) or "too many live sessions",
+                503,
+                "overloaded",
+                str(exc) or "too many live sessions",
                 headers={"Retry-After": "1"},
             )
         case SupervisorClosed():

@@ -227,9 +227,7 @@ class BatchAcceptSite(web.BaseSite):
         await super().start()
         server = self._runner.server
         assert server is not None
-        sockets = self._bound or bind_sockets(
-            self._host, self._port, reuse_port=self._reuse_port
-        )
+        sockets = self._bound or bind_sockets(self._host, self._port, reuse_port=self._reuse_port)
         self._bound = None
         listen(sockets, backlog=self._backlog, address=tcp_address(self._host, self._port))
         self._bound_port = sockets[0].getsockname()[1]

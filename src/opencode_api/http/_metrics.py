@@ -26,18 +26,14 @@ class Metrics:
         self.live_sessions = Gauge(
             "opencode_live_sessions", "Session actors currently active", registry=r
         )
-        self.busy_sessions = Gauge(
-            "opencode_busy_sessions", "Sessions running a turn", registry=r
-        )
+        self.busy_sessions = Gauge("opencode_busy_sessions", "Sessions running a turn", registry=r)
         self.mailbox_depth = Gauge(
             "opencode_mailbox_depth", "Messages waiting in all session mailboxes", registry=r
         )
         self.turns = Counter(
             "opencode_turns", "Turns finished, by stop reason", ["stop_reason"], registry=r
         )
-        self.tokens = Counter(
-            "opencode_tokens", "Tokens used by turns", ["kind"], registry=r
-        )
+        self.tokens = Counter("opencode_tokens", "Tokens used by turns", ["kind"], registry=r)
         self.cost = Counter("opencode_cost_usd", "Cost of turns in USD", registry=r)
         self.errors = Counter(
             "opencode_errors", "Error responses and turn errors, by type", ["type"], registry=r

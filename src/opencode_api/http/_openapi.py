@@ -105,7 +105,10 @@ def _parameters(spec: RouteSpec) -> list[dict[str, Any]]:
             description = prop.pop("description", None)
             prop.pop("title", None)
             param: dict[str, Any] = {
-                "name": name, "in": "query", "required": name in required, "schema": prop
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": prop,
             }
             if description:
                 param["description"] = description
@@ -132,8 +135,17 @@ def _sse_description(spec: RouteSpec) -> str:
 # The event types of a turn stream (API.md); "message" is the SSE default of the final
 # `data: [DONE]` frame, which has no `event:` line.
 TURN_EVENT_TYPES = (
-    "message_start", "step_start", "reasoning", "text", "tool_call", "tool_result", "question",
-    "step_finish", "done", "error", "message",
+    "message_start",
+    "step_start",
+    "reasoning",
+    "text",
+    "tool_call",
+    "tool_result",
+    "question",
+    "step_finish",
+    "done",
+    "error",
+    "message",
 )
 
 

@@ -83,7 +83,11 @@ _REDOC_HTML = f"""<!DOCTYPE html>
 
 
 @route(
-    "GET", "/health", name="health", summary="Liveness check (no auth)", tag="service",
+    "GET",
+    "/health",
+    name="health",
+    summary="Liveness check (no auth)",
+    tag="service",
     response=HealthResponse,
 )
 async def health(request: web.Request) -> web.Response:
@@ -91,14 +95,23 @@ async def health(request: web.Request) -> web.Response:
 
 
 @route(
-    "GET", "/openapi.json", name="openapi", summary="This OpenAPI 3.1 document", tag="service",
+    "GET",
+    "/openapi.json",
+    name="openapi",
+    summary="This OpenAPI 3.1 document",
+    tag="service",
 )
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
 @route(
-    "GET", "/docs", name="swagger_ui", summary="Swagger UI", tag="service", text="text/html",
+    "GET",
+    "/docs",
+    name="swagger_ui",
+    summary="Swagger UI",
+    tag="service",
+    text="text/html",
 )
 async def docs(request: web.Request) -> web.Response:
     return _page(_SWAGGER_HTML)
@@ -110,7 +123,11 @@ async def redoc(request: web.Request) -> web.Response:
 
 
 @route(
-    "GET", "/metrics", name="metrics", summary="Prometheus metrics", tag="service",
+    "GET",
+    "/metrics",
+    name="metrics",
+    summary="Prometheus metrics",
+    tag="service",
     text="text/plain",
 )
 async def metrics(request: web.Request) -> web.Response:

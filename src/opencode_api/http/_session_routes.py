@@ -39,8 +39,14 @@ def _session_id(request: web.Request) -> str:
 
 
 @route(
-    "GET", "/session", name="list_sessions", summary="List sessions, newest first",
-    tag="sessions", query=SessionListQuery, response=list[Session], errors=(422,),
+    "GET",
+    "/session",
+    name="list_sessions",
+    summary="List sessions, newest first",
+    tag="sessions",
+    query=SessionListQuery,
+    response=list[Session],
+    errors=(422,),
 )
 async def list_sessions(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -52,8 +58,14 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 
 @route(
-    "POST", "/session", name="create_session", summary="Create a session", tag="sessions",
-    body=CreateSessionRequest, response=Session, errors=(400, 413, 422),
+    "POST",
+    "/session",
+    name="create_session",
+    summary="Create a session",
+    tag="sessions",
+    body=CreateSessionRequest,
+    response=Session,
+    errors=(400, 413, 422),
 )
 async def create_session(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -69,8 +81,13 @@ async def create_session(request: web.Request) -> web.Response:
 
 
 @route(
-    "GET", "/session/{id}", name="get_session", summary="Get a session", tag="sessions",
-    response=Session, errors=(404,),
+    "GET",
+    "/session/{id}",
+    name="get_session",
+    summary="Get a session",
+    tag="sessions",
+    response=Session,
+    errors=(404,),
 )
 async def get_session(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -79,8 +96,14 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 @route(
-    "PATCH", "/session/{id}", name="update_session", summary="Update a session's title",
-    tag="sessions", body=UpdateSessionRequest, response=Session, errors=(400, 404, 413, 422),
+    "PATCH",
+    "/session/{id}",
+    name="update_session",
+    summary="Update a session's title",
+    tag="sessions",
+    body=UpdateSessionRequest,
+    response=Session,
+    errors=(400, 404, 413, 422),
 )
 async def update_session(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -92,9 +115,13 @@ async def update_session(request: web.Request) -> web.Response:
 
 
 @route(
-    "DELETE", "/session/{id}", name="delete_session",
+    "DELETE",
+    "/session/{id}",
+    name="delete_session",
     summary="Delete a session and its messages (a running turn is aborted first)",
-    tag="sessions", response=SuccessResponse, errors=(404,),
+    tag="sessions",
+    response=SuccessResponse,
+    errors=(404,),
 )
 async def delete_session(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -103,8 +130,14 @@ async def delete_session(request: web.Request) -> web.Response:
 
 
 @route(
-    "GET", "/session/{id}/message", name="list_messages", summary="List messages (paginated)",
-    tag="messages", query=MessageListQuery, response=MessagePageOut, errors=(404, 422),
+    "GET",
+    "/session/{id}/message",
+    name="list_messages",
+    summary="List messages (paginated)",
+    tag="messages",
+    query=MessageListQuery,
+    response=MessagePageOut,
+    errors=(404, 422),
 )
 async def list_messages(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -127,9 +160,13 @@ async def list_messages(request: web.Request) -> web.Response:
 
 
 @route(
-    "POST", "/session/{id}/abort", name="abort_session",
-    summary="Abort the running turn and the queued ones", tag="messages",
-    response=AbortResponse, errors=(404,),
+    "POST",
+    "/session/{id}/abort",
+    name="abort_session",
+    summary="Abort the running turn and the queued ones",
+    tag="messages",
+    response=AbortResponse,
+    errors=(404,),
 )
 async def abort_session(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -138,9 +175,14 @@ async def abort_session(request: web.Request) -> web.Response:
 
 
 @route(
-    "POST", "/session/{id}/generate-title", name="generate_title",
-    summary="Generate (and store) a title from the first message", tag="sessions",
-    body=GenerateTitleRequest, response=TitleResponse, errors=(400, 404, 413, 422, 429, 503),
+    "POST",
+    "/session/{id}/generate-title",
+    name="generate_title",
+    summary="Generate (and store) a title from the first message",
+    tag="sessions",
+    body=GenerateTitleRequest,
+    response=TitleResponse,
+    errors=(400, 404, 413, 422, 429, 503),
 )
 async def generate_title(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -155,8 +197,13 @@ async def generate_title(request: web.Request) -> web.Response:
 
 
 @route(
-    "GET", "/session/{id}/cost", name="session_cost", summary="Cost and tokens of a session",
-    tag="sessions", response=SessionCost, errors=(404,),
+    "GET",
+    "/session/{id}/cost",
+    name="session_cost",
+    summary="Cost and tokens of a session",
+    tag="sessions",
+    response=SessionCost,
+    errors=(404,),
 )
 async def session_cost(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -165,9 +212,14 @@ async def session_cost(request: web.Request) -> web.Response:
 
 
 @route(
-    "POST", "/session/{id}/compact", name="compact_session",
-    summary="Compact the conversation now (runs after a running turn)", tag="sessions",
-    body=CompactRequest, response=CompactionStatus, errors=(400, 404, 413, 422, 429, 503),
+    "POST",
+    "/session/{id}/compact",
+    name="compact_session",
+    summary="Compact the conversation now (runs after a running turn)",
+    tag="sessions",
+    body=CompactRequest,
+    response=CompactionStatus,
+    errors=(400, 404, 413, 422, 429, 503),
 )
 async def compact_session(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -179,9 +231,13 @@ async def compact_session(request: web.Request) -> web.Response:
 
 
 @route(
-    "GET", "/session/{id}/compaction-status", name="compaction_status",
-    summary="Compaction status of a session", tag="sessions",
-    response=CompactionStatus, errors=(404,),
+    "GET",
+    "/session/{id}/compaction-status",
+    name="compaction_status",
+    summary="Compaction status of a session",
+    tag="sessions",
+    response=CompactionStatus,
+    errors=(404,),
 )
 async def compaction_status(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
@@ -190,8 +246,13 @@ async def compaction_status(request: web.Request) -> web.Response:
 
 
 @route(
-    "GET", "/session/{id}/todo", name="list_todos", summary="The session's todo list",
-    tag="sessions", response=list[Todo], errors=(404,),
+    "GET",
+    "/session/{id}/todo",
+    name="list_todos",
+    summary="The session's todo list",
+    tag="sessions",
+    response=list[Todo],
+    errors=(404,),
 )
 async def list_todos(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]

@@ -72,9 +72,15 @@ class _TurnFrames:
 
 
 @route(
-    "POST", "/session/{id}/message", name="send_message",
-    summary="Send a message; the turn's events stream back as SSE", tag="messages",
-    query=SendQuery, body=MessageRequest, body_required=True, sse=True,
+    "POST",
+    "/session/{id}/message",
+    name="send_message",
+    summary="Send a message; the turn's events stream back as SSE",
+    tag="messages",
+    query=SendQuery,
+    body=MessageRequest,
+    body_required=True,
+    sse=True,
     errors=(400, 404, 409, 413, 422, 429, 503),
 )
 async def send_message(request: web.Request) -> web.StreamResponse:
@@ -162,9 +168,14 @@ async def _session_items(
 
 
 @route(
-    "GET", "/session/{id}/stream", name="session_stream",
+    "GET",
+    "/session/{id}/stream",
+    name="session_stream",
     summary="Re-attach to a session's event stream (replay after Last-Event-ID, then live)",
-    tag="messages", query=StreamQuery, sse=True, errors=(400, 404, 422),
+    tag="messages",
+    query=StreamQuery,
+    sse=True,
+    errors=(400, 404, 422),
     headers=("Last-Event-ID",),
 )
 async def session_stream(request: web.Request) -> web.StreamResponse:
@@ -220,9 +231,14 @@ def _bus_or_raw_frame(item: BusEvent | bytes) -> bytes:
 
 
 @route(
-    "GET", "/event", name="events",
-    summary="The global event bus as SSE (filter with session_id)", tag="events",
-    query=EventQuery, sse=True, errors=(404, 422),
+    "GET",
+    "/event",
+    name="events",
+    summary="The global event bus as SSE (filter with session_id)",
+    tag="events",
+    query=EventQuery,
+    sse=True,
+    errors=(404, 422),
 )
 async def events(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]

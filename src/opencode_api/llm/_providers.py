@@ -67,6 +67,7 @@ def provider_key(provider_id: str, settings: Settings) -> str | None:
     secret = getattr(settings, entry[2], None) if entry is not None else None
     return secret.get_secret_value() if secret is not None else None
 
+
 _catalogue: dict[str, list[ModelInfo]] | None = None
 _catalogue_lock = threading.Lock()
 

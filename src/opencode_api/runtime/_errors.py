@@ -1,15 +1,15 @@
 """The runtime's branch of the exception tree (the root is ``opencode_api.errors``).
 
-    OpenCodeError
-    ├── ActorError                     runtime/: actors, mailboxes, supervisor
-    │   ├── MailboxFull                the mailbox is at capacity (sender gets it at once)
-    │   ├── ActorDeadError             the actor stopped or crashed before answering
-    │   ├── ActorLimitReached          the live-actor cap is reached and every actor is busy
-    │   ├── SupervisorClosed           the supervisor is shutting down or closed
-    │   ├── ActivationError            the factory failed to build the actor
-    │   └── AskTimeout                 no answer within the ask timeout (also a TimeoutError)
-    ├── SubscriberLagged               an outbox subscriber fell behind its buffer (resubscribe)
-    └── (store/, actors/ and http/ add their own branches)
+OpenCodeError
+├── ActorError                     runtime/: actors, mailboxes, supervisor
+│   ├── MailboxFull                the mailbox is at capacity (sender gets it at once)
+│   ├── ActorDeadError             the actor stopped or crashed before answering
+│   ├── ActorLimitReached          the live-actor cap is reached and every actor is busy
+│   ├── SupervisorClosed           the supervisor is shutting down or closed
+│   ├── ActivationError            the factory failed to build the actor
+│   └── AskTimeout                 no answer within the ask timeout (also a TimeoutError)
+├── SubscriberLagged               an outbox subscriber fell behind its buffer (resubscribe)
+└── (store/, actors/ and http/ add their own branches)
 """
 
 from __future__ import annotations

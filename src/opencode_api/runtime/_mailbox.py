@@ -175,9 +175,7 @@ class Mailbox:
                     envelope = None
                     if isinstance(exc, instance.answer_errors):
                         if not answered:
-                            _log.warning(
-                                "message failed", actor_id=self.actor_id, error=repr(exc)
-                            )
+                            _log.warning("message failed", actor_id=self.actor_id, error=repr(exc))
                         continue
                     await supervisor.restart(self, exc)
                     continue

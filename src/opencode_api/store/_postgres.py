@@ -40,6 +40,8 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
         OSError,
         TimeoutError,
     )
+
+
 _PLACEHOLDER = re.compile(r"\?")
 
 
@@ -214,4 +216,3 @@ async def _end_interrupted_transaction(conn: Any) -> None:
     """
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
-

@@ -38,6 +38,8 @@ PART_COLUMNS = (
     "id, message_id, session_id, type, content, tool_call_id, tool_name, tool_args, tool_output, "
     "tool_status, metadata, created_at"
 )
+
+
 class Conn(Protocol):
     """The few calls the shared SQL needs from a driver connection (``?`` placeholders)."""
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import httpx
     from postgrest import AsyncPostgrestClient, AsyncRequestBuilder
 
+
 class SupabaseStore(SupabaseRecords):
     """Sessions over Supabase's REST API.
 
@@ -343,4 +344,3 @@ class SupabaseStore(SupabaseRecords):
             "todos": [t.model_dump() for t in todos],
         }
         await self._run(self._table(_TODOS).upsert(row, on_conflict="session_id"))
-

@@ -1,0 +1,116 @@
+"""``SessionDirectory``: sessions as records (create, read, rename, delete) and their bus events.
+
+It keeps the sessions used lately (``RecentSessions``) so a turn does not read its session back,
+and it stops a session's actor before deleting what the session holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypedDict, Unpack
+
+import structlog
+
+from opencode_api.actors._errors import InvalidRequestError, NotFoundError
+from opencode_api.actors._ids import new_id
+from opencode_api.actors._messages import Abort, next_ticket
+from opencode_api.actors._placement import Placement
+from opencode_api.actors._recent import RecentSessions
+from opencode_api.llm import resolve_model
+from opencode_api.settings import Settings
+from opencode_api.store import Session, Store
+
+log = structlog.get_logger("opencode_api.runtime")
+
+# (event type, session id, user id, properties) -> published on the bus.
+Publish = Callable[[str, str, str | None, Callable[[], dict[str, Any]]], None]
+
+
+class NewSession(TypedDict, total=False):
+    """What ``Runtime.create_session`` takes, all by keyword and all optional."""
+
+    title: str | None
+    provider_id: str | None
+    model_id: str | None
+    system: str | None
+    user_id: str | None
+
+
+class SessionDirectory:
+    """Sessions as records for the ``Runtime``; see the module docstring."""
+
+    def __init__(
+        self, settings: Settings, store: Store, placement: Placement, publish: Publish
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._placement = placement
+        self._publish = publish
+        self._recent = RecentSessions()
+
+    def resolve(self, provider_id: str | None, model_id: str | None) -> tuple[str, str, str]:
+        """(provider, model name, LiteLLM model string); a model nobody offers is a 400."""
+        try:
+            return resolve_model(provider_id, model_id, self._settings.default_model)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc), field="model_id") from exc
+
+    async def create(self, **fields: Unpack[NewSession]) -> Session:
+        provider_id, model_id = fields.get("provider_id"), fields.get("model_id")
+        if provider_id is not None or model_id is not None:
+            provider_id, model_id, _ = self.resolve(provider_id, model_id)
+        user_id = fields.get("user_id")
+        session = Session(
+            id=new_id("ses"),
+            title=fields.get("title"),
+            provider_id=provider_id,
+            model_id=model_id,
+            system=fields.get("system"),
+            user_id=user_id,
+        )
+        created = await self._store.create_session(session)
+        self._recent.remember(created)
+        self._publish("session.created", created.id, user_id, lambda: {"info": jsonable(created)})
+        return created
+
+    async def get(self, session_id: str, user_id: str | None) -> Session:
+        session = await self._store.get_session(session_id, user_id=user_id)
+        if session is None:
+            raise NotFoundError("session", session_id)
+        self._recent.remember(session)
+        return session
+
+    async def for_turn(self, session_id: str, user_id: str | None) -> Session:
+        """Like ``get``, from memory when the session was used lately."""
+        session = self._recent.get(session_id, user_id)
+        if session is not None:
+            return session
+        return await self.get(session_id, user_id)
+
+    async def update(self, session_id: str, user_id: str | None, title: str | None) -> Session:
+        session = await self._store.update_session(session_id, user_id=user_id, title=title)
+        if session is None:
+            raise NotFoundError("session", session_id)
+        self._publish("session.updated", session_id, user_id, lambda: {"info": jsonable(session)})
+        return session
+
+    async def delete(self, session_id: str, user_id: str | None) -> None:
+        """Abort a running turn, stop the actor, delete the session and all it holds."""
+        await self.get(session_id, user_id)
+        ref = self._placement.live(session_id)
+        if ref is not None:
+            try:
+                timeout = min(5.0, self._settings.control_timeout)
+                await ref.ask_control(Abort(next_ticket()), timeout=timeout)
+            except Exception:  # the actor may already be gone; deletion goes on
+                log.debug("abort before delete failed", session_id=session_id, exc_info=True)
+            await self._placement.stop(session_id, self._settings.shutdown_grace)
+        self._recent.forget(session_id)
+        if not await self._store.delete_session(session_id, user_id=user_id):
+            raise NotFoundError("session", session_id)
+        self._publish("session.deleted", session_id, user_id, lambda: {"info": {"id": session_id}})
+
+
+def jsonable(model: Any) -> dict[str, Any]:
+    data: dict[str, Any] = model.model_dump(mode="json")
+    return data
