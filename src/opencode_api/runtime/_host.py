@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
+import structlog
+
 from opencode_api.runtime._envelope import Envelope
 from opencode_api.runtime._outbox import Outbox
 
@@ -67,3 +69,13 @@ class MailboxHost(Protocol):
     async def restart(self, mailbox: Any, error: Exception) -> None: ...
 
     def went_idle(self, mailbox: Any) -> None: ...
+
+
+async def stop_quietly(actor_id: str, receiver: Receiver) -> None:
+    """Run ``receiver.on_stop()``; an exception from it is logged, never raised."""
+    try:
+        await receiver.on_stop()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        structlog.get_logger("opencode_api.runtime").exception("on_stop raised", actor_id=actor_id)

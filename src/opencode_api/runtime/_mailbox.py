@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections import deque
+from typing import Any
 
 import structlog
 
+from opencode_api.runtime._actor import Actor
 from opencode_api.runtime._envelope import Envelope
 from opencode_api.runtime._errors import ActorDeadError, MailboxFull, SupervisorClosed
 from opencode_api.runtime._host import MailboxHost, Receiver
@@ -104,6 +106,20 @@ class Mailbox:
         except Exception:
             _log.exception("can_passivate raised", actor_id=self.actor_id)
             return False
+
+    def bind(self, instance: Actor) -> None:
+        """Give an actor instance its id, outbox and ref (before its ``on_start``)."""
+        instance.actor_id = self.actor_id
+        instance.outbox = self.outbox
+        instance.ref = self.ref
+
+    def running_tasks(self, current: asyncio.Task[Any] | None) -> list[asyncio.Task[None]]:
+        """The lane tasks still running, ``current`` left out."""
+        return [
+            task
+            for task in (self.drain_task, self.control_task)
+            if task is not None and task is not current and not task.done()
+        ]
 
     def put(self, envelope: Envelope) -> None:
         if self.state is not State.ALIVE:

@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
@@ -20,15 +20,15 @@ from opencode_api.runtime._errors import (
     ActorLimitReached,
     SupervisorClosed,
 )
-from opencode_api.runtime._hooks import NoHooks, SupervisorHooks, SupervisorStats
-from opencode_api.runtime._host import Receiver
+from opencode_api.runtime._hooks import SupervisorHooks, SupervisorStats
+from opencode_api.runtime._host import stop_quietly
+from opencode_api.runtime._ledger import Ledger, RestartIntensity
 from opencode_api.runtime._mailbox import Mailbox, State
 from opencode_api.runtime._outbox import Outbox
 from opencode_api.runtime._ref import ActorRef
+from opencode_api.runtime._task_host import TaskHost
 
 _log = structlog.get_logger("opencode_api.runtime")
-
-_TOP_MAILBOXES = 20
 
 
 class _Activation:
@@ -79,30 +79,17 @@ class Supervisor:
         self._outbox_start_seq = outbox_start_seq
         self._max_actors = max_actors
         self._idle_ttl = idle_ttl
-        self._max_restarts = max_restarts
-        self._restart_window = restart_window
+        self._intensity = RestartIntensity(max_restarts, restart_window)
         self._clock: Clock = clock if clock is not None else SystemClock()
-        # Resolved once, with no-op fallbacks: a structural implementation may define only some.
-        hooks = hooks if hooks is not None else NoHooks()
-        self._on_activate: Callable[[str], None] = getattr(hooks, "on_activate", _ignore)
-        self._on_passivate: Callable[[str], None] = getattr(hooks, "on_passivate", _ignore)
-        self._on_restart: Callable[[str], None] = getattr(hooks, "on_restart", _ignore)
-        self._on_stop: Callable[[str], None] = getattr(hooks, "on_stop", _ignore)
+        self._ledger = Ledger(hooks)
         self._reap_interval = reap_interval
         # Live actors in least-recently-used order (front = idle for the longest).
         self._cells: OrderedDict[str, Mailbox] = OrderedDict()
         self._activating: dict[str, _Activation] = {}
         self._stopping: dict[str, asyncio.Event] = {}
         self._is_closing = False
-        self._host: asyncio.Task[None] | None = None
-        self._group: asyncio.TaskGroup | None = None
-        self._ready = asyncio.Event()
-        self._close_requested = asyncio.Event()
+        self._tasks = TaskHost()
         self._shutdown_done: asyncio.Event | None = None
-        self._activations = 0
-        self._restarts = 0
-        self._passivations = 0
-        self._stopped = 0
 
     # -- the host of its mailboxes (MailboxHost) ------------------------------------------------
 
@@ -124,9 +111,8 @@ class Supervisor:
         """Start the task group that owns every runtime task (and the idle reaper, if any)."""
         if self._is_closing:
             raise SupervisorClosed("the supervisor is shut down; cannot start() it again")
-        if self._host is None:
-            self._host = asyncio.create_task(self._own_tasks(), name="opencode_api.supervisor")
-        await self._ready.wait()
+        reaper = self._reap_forever if self._idle_ttl is not None else None
+        await self._tasks.start(reaper, name="opencode_api.supervisor")
 
     async def __aenter__(self) -> Supervisor:
         await self.start()
@@ -154,33 +140,13 @@ class Supervisor:
             # Passivations that were already under way finish on their own.
             for event in list(self._stopping.values()):
                 await event.wait()
-            self._close_requested.set()
-            if self._host is not None:
-                await self._host
+            await self._tasks.close()
         finally:
             done.set()
 
-    async def _own_tasks(self) -> None:
-        try:
-            async with asyncio.TaskGroup() as group:
-                self._group = group
-                reaper = None
-                if self._idle_ttl is not None:
-                    reaper = group.create_task(self._reap_forever(), name="opencode_api.reaper")
-                self._ready.set()
-                await self._close_requested.wait()
-                if reaper is not None:
-                    reaper.cancel()
-        finally:
-            self._group = None
-
     def spawn(self, coroutine: Coroutine[Any, Any, None], actor_id: str) -> asyncio.Task[None]:
         """Start an actor's lane task as a child of the supervisor's task group."""
-        group = self._group
-        if group is None:
-            coroutine.close()
-            raise SupervisorClosed("the supervisor is not running (call start() first)")
-        return group.create_task(coroutine, name=f"actor:{actor_id}")
+        return self._tasks.spawn(coroutine, f"actor:{actor_id}")
 
     # -- activation ---------------------------------------------------------------------------
 
@@ -203,7 +169,7 @@ class Supervisor:
             mailbox.last_active = self._clock.monotonic()
             self._cells.move_to_end(actor_id)
             return mailbox.ref
-        if self._group is None and not self._is_closing:
+        if not self._tasks.running and not self._is_closing:
             await self.start()
         while True:
             if self._is_closing:
@@ -239,19 +205,18 @@ class Supervisor:
                 start_seq = self._outbox_start_seq(actor_id) if self._outbox_start_seq else 0
                 outbox: Outbox[Any] = Outbox(self._outbox_size, start_seq=start_seq)
                 mailbox = Mailbox(self, actor_id, instance, outbox)
-                _bind(instance, mailbox)
+                mailbox.bind(instance)
                 await instance.on_start()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 raise ActivationError(f"activating actor {actor_id!r} failed: {exc!r}") from exc
             if self._is_closing:
-                await self._call_on_stop(actor_id, instance)
+                await stop_quietly(actor_id, instance)
                 outbox.close()
                 raise SupervisorClosed("the supervisor is shutting down")
             self._cells[actor_id] = mailbox
-            self._activations += 1
-            self._notify(self._on_activate, actor_id)
+            self._ledger.activated(actor_id)
             activation.ref = mailbox.ref
             return mailbox.ref
         except Exception as exc:
@@ -282,30 +247,22 @@ class Supervisor:
         ready = mailbox.instance_ready = asyncio.Event()
         try:
             if old is not None:
-                await self._call_on_stop(actor_id, old)
-            restarts = mailbox.restarts
-            if restarts is None:
-                restarts = mailbox.restarts = deque()
+                await stop_quietly(actor_id, old)
             cause: Exception = error
             while mailbox.state is State.ALIVE:
-                now = self._clock.monotonic()
-                while restarts and now - restarts[0] > self._restart_window:
-                    restarts.popleft()
-                if len(restarts) >= self._max_restarts:
+                if not self._intensity.admit(mailbox, self._clock.monotonic()):
                     _log.error(
                         "actor crash loop, stopping it",
                         actor_id=actor_id,
-                        restarts=len(restarts),
-                        window=self._restart_window,
+                        restarts=self._intensity.max_restarts,
+                        window=self._intensity.window,
                     )
                     await self._kill(mailbox, cause)
                     return
-                restarts.append(now)
-                self._restarts += 1
-                self._notify(self._on_restart, actor_id)
+                self._ledger.restarted(actor_id)
                 try:
                     instance = await self._factory(actor_id)
-                    _bind(instance, mailbox)
+                    mailbox.bind(instance)
                     await instance.on_start()
                 except asyncio.CancelledError:
                     raise
@@ -381,7 +338,7 @@ class Supervisor:
         deadline = loop.time() + grace
         # An actor that stops itself from its own handler must not wait for that handler.
         current = asyncio.current_task()
-        while tasks := _running_tasks(mailboxes, current):
+        while tasks := {t for mailbox in mailboxes for t in mailbox.running_tasks(current)}:
             remaining = deadline - loop.time()
             if remaining > 0:
                 await asyncio.wait(tasks, timeout=remaining)
@@ -413,26 +370,13 @@ class Supervisor:
         instance, mailbox.instance = mailbox.instance, None
         try:
             if instance is not None:
-                await self._call_on_stop(actor_id, instance)
+                await stop_quietly(actor_id, instance)
         finally:
             mailbox.outbox.close()
             event = self._stopping.pop(actor_id, None)
             if event is not None:
                 event.set()
-        if passivated:
-            self._passivations += 1
-            self._notify(self._on_passivate, actor_id)
-        else:
-            self._stopped += 1
-            self._notify(self._on_stop, actor_id)
-
-    async def _call_on_stop(self, actor_id: str, instance: Receiver) -> None:
-        try:
-            await instance.on_stop()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            _log.exception("on_stop raised", actor_id=actor_id)
+        self._ledger.ended(actor_id, passivated=passivated)
 
     # -- bookkeeping --------------------------------------------------------------------------
 
@@ -442,58 +386,11 @@ class Supervisor:
         if self._cells.get(mailbox.actor_id) is mailbox:
             self._cells.move_to_end(mailbox.actor_id)
 
-    def _notify(self, hook: Callable[[str], None], actor_id: str) -> None:
-        try:
-            hook(actor_id)
-        except Exception:
-            _log.exception("supervisor hook raised", hook=repr(hook), actor_id=actor_id)
-
     def stats(self) -> SupervisorStats:
-        busy = 0
-        total = 0
-        depths: list[tuple[int, str]] = []
-        for actor_id, mailbox in self._cells.items():
-            depth = len(mailbox.queue)
-            total += depth
-            if mailbox.is_busy:
-                busy += 1
-            if depth:
-                depths.append((depth, actor_id))
-        depths.sort(reverse=True)
-        return SupervisorStats(
-            live=len(self._cells),
-            busy=busy,
-            activations=self._activations,
-            restarts=self._restarts,
-            passivations=self._passivations,
-            stopped=self._stopped,
-            mailbox_depth_total=total,
-            mailbox_depths={actor_id: depth for depth, actor_id in depths[:_TOP_MAILBOXES]},
-        )
+        return self._ledger.stats(self._cells)
 
     def __len__(self) -> int:
         return len(self._cells)
 
     def ids(self) -> list[str]:
         return list(self._cells)
-
-
-def _ignore(actor_id: str) -> None:
-    return None
-
-
-def _bind(instance: Actor, mailbox: Mailbox) -> None:
-    instance.actor_id = mailbox.actor_id
-    instance.outbox = mailbox.outbox
-    instance.ref = mailbox.ref
-
-
-def _running_tasks(
-    mailboxes: Iterable[Mailbox], current: asyncio.Task[Any] | None
-) -> set[asyncio.Task[None]]:
-    tasks: set[asyncio.Task[None]] = set()
-    for mailbox in mailboxes:
-        for task in (mailbox.drain_task, mailbox.control_task):
-            if task is not None and task is not current and not task.done():
-                tasks.add(task)
-    return tasks
