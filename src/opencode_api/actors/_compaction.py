@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from opencode_api.actors._errors import client_error
+from opencode_api.actors._ids import new_id
 from opencode_api.llm import LLMClient, LLMRequest, context_window
 from opencode_api.settings import Settings
 from opencode_api.store import CompactionState, Message, Session, Store
@@ -101,3 +104,46 @@ async def summarize(llm: LLMClient, model: str, older: list[Message], timeout: f
             timeout=timeout,
         )
     )
+
+
+# (event type, properties): a bus event about the session being compacted.
+PublishBus = Callable[[str, dict[str, Any]], None]
+
+
+async def compact(
+    store: Store,
+    llm: LLMClient,
+    settings: Settings,
+    session_id: str,
+    history: list[Message],
+    model: str,
+    publish_bus: PublishBus,
+) -> int:
+    """Summarize all of ``history`` but its last ``compaction_keep_messages`` into one summary
+    message; the number of messages compacted (0: too few). A failure is recorded in the
+    session's compaction state and on the bus, then raised."""
+    keep = settings.compaction_keep_messages
+    older = history[:-keep] if len(history) > keep else []
+    if not older:
+        return 0
+    state = await store.get_compaction_state(session_id)
+    await store.set_compaction_state(state.model_copy(update={"status": "running"}))
+    try:
+        summary_text = await summarize(llm, model, older, settings.llm_timeout)
+    except Exception as exc:
+        error = client_error(exc)  # stored for clients: no exception text
+        await store.set_compaction_state(
+            state.model_copy(update={"status": "failed", "last_error": error["message"]})
+        )
+        publish_bus("session.error", {"error": error})
+        raise
+    summary = Message(
+        id=new_id("msg"),
+        session_id=session_id,
+        role="assistant",
+        content=summary_text,
+        summary=True,
+    )
+    await store.apply_compaction(session_id, summary, [m.id for m in older])
+    publish_bus("session.compacted", {"summary_message_id": summary.id, "compacted": len(older)})
+    return len(older)

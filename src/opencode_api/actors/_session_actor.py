@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from opencode_api.actors._agent_loop import AgentLoop
-from opencode_api.actors._compaction import needs_compaction, summarize
+from opencode_api.actors._compaction import compact, needs_compaction
 from opencode_api.actors._context import build_context
 from opencode_api.actors._deferred import Write
 from opencode_api.actors._deps import SessionDeps, TurnSummary
@@ -372,41 +372,27 @@ class SessionActor(Actor):
     # -- compaction ------------------------------------------------------------------------------
 
     async def _compact(self, msg: Compact) -> bool:
-        store = self.deps.store
-        settings = self.deps.settings
-        state = await store.get_compaction_state(self.session.id)
         self._history = None
         history = await self._load_history()
-        keep = settings.compaction_keep_messages
-        older = history[:-keep] if len(history) > keep else []
-        if not older:
-            return False
-        await store.set_compaction_state(state.model_copy(update={"status": "running"}))
+        model = msg.model or self._session_model()
+        deps = self.deps
         try:
-            summary_text = await summarize(
-                self.deps.llm, msg.model or self._session_model(), older, settings.llm_timeout
+            compacted = await compact(
+                deps.store,
+                deps.llm,
+                deps.settings,
+                self.session.id,
+                history,
+                model,
+                self.publish_bus,
             )
-        except Exception as exc:
+        except Exception:
             self._compaction_failed_at = len(history)
-            error = client_error(exc)  # stored for clients: no exception text
-            await store.set_compaction_state(
-                state.model_copy(update={"status": "failed", "last_error": error["message"]})
-            )
-            self.publish_bus("session.error", {"error": error})
             if not msg.auto:
                 raise
             return False
-        summary = Message(
-            id=new_id("msg"),
-            session_id=self.session.id,
-            role="assistant",
-            content=summary_text,
-            summary=True,
-        )
-        await store.apply_compaction(self.session.id, summary, [m.id for m in older])
+        if not compacted:
+            return False
         self._compaction_failed_at = None
         self._history = None
-        self.publish_bus(
-            "session.compacted", {"summary_message_id": summary.id, "compacted": len(older)}
-        )
         return True
