@@ -149,9 +149,9 @@ def _serve_on(settings: Any, bound: list[socket.socket]) -> None:
     app = create_app(settings)
     unix_socket: str | None = None
     if settings.workers > 1 and settings.worker_socket_dir is not None:
-        from opencode_api.http import socket_path
+        from opencode_api.actors import socket_path
 
-        unix_socket = str(socket_path(Path(settings.worker_socket_dir), settings.worker_index))
+        unix_socket = str(socket_path(settings.worker_socket_dir, settings.worker_index))
     from opencode_api.http import BatchAcceptSite, SiteFactory, serve_app
 
     # Workers share the public port (the kernel spreads connections) and each has its own Unix

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     access_log: bool = False
     listen_backlog: int = 4096
     # Several worker processes (one core each) sharing the port; sessions are owned by
-    # hash(session id) % WORKERS and requests reach their owner (see http/_workers.py).
+    # hash(session id) % WORKERS and requests reach their owner (actors/_worker_placement.py).
     workers: int = 1
     worker_index: int = 0
     worker_socket_dir: str | None = None

@@ -23,11 +23,13 @@ from opencode_api.actors._events import (
     ToolResultEvent,
     TurnEvent,
 )
+from opencode_api.actors._placement import Peer, Placement
 from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._runtime import Runtime
 from opencode_api.actors._session_actor import SessionActor
 from opencode_api.actors._turn_request import BusyPolicy, TurnRequest
 from opencode_api.actors._turn_stream import TurnStream
+from opencode_api.actors._worker_placement import socket_path
 from opencode_api.llm import LLMClient, LLMError, LLMRequest, StreamEvent
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
     "LLMRequest",
     "MessageStart",
     "NotFoundError",
+    "Peer",
+    "Placement",
     "QuestionEvent",
     "QuotaExceededError",
     "QuotaPolicy",
@@ -61,4 +65,5 @@ __all__ = [
     "TurnRequest",
     "TurnStream",
     "TurnSummary",
+    "socket_path",
 ]

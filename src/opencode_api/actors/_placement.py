@@ -1,22 +1,36 @@
 """``Placement``: where a session's actor lives, and how a command or an event stream reaches it.
 
-The ``Runtime`` is the only caller: http/ and embedding code never see where an actor runs.
-``LocalPlacement`` keeps every session of this process in one ``Supervisor``. (The worker-process
-placement of ``serve --workers`` still routes in http/_workers.py; a Ray placement slots in here.)
+The ``Runtime`` is the only caller: http/ and embedding code never learn how sessions are placed.
+``LocalPlacement`` keeps every session of this process in one ``Supervisor``; ``WorkerPlacement``
+(``serve --workers N``) gives each worker process its share and names the peer hosting the rest,
+so http/ can pass a request there as bytes. A Ray placement slots in here.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from opencode_api.runtime import Actor, ActorRef, Supervisor, SupervisorHooks, SupervisorStats
 from opencode_api.settings import Settings
 
 
+class Peer(NamedTuple):
+    """Another process hosting sessions: a name for operators and where to reach it."""
+
+    name: str
+    address: str  # a Unix socket path
+
+
 class Placement(Protocol):
     """The seam between the Runtime and wherever sessions' actors run."""
+
+    def home(self, session_id: str) -> Peer | None:
+        """The peer hosting ``session_id``, or None when this process hosts it."""
+
+    def peers(self) -> list[Peer]:
+        """Every other process hosting sessions (their buses belong to ``GET /event`` too)."""
 
     async def start(self) -> None: ...
 
@@ -59,6 +73,12 @@ class LocalPlacement:
             hooks=hooks,
             reap_interval=min(60.0, settings.session_idle_ttl / 2),
         )
+
+    def home(self, session_id: str) -> Peer | None:
+        return None
+
+    def peers(self) -> list[Peer]:
+        return []
 
     async def start(self) -> None:
         await self.supervisor.start()

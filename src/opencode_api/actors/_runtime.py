@@ -30,12 +30,13 @@ from opencode_api.actors._messages import (
     next_ticket,
 )
 from opencode_api.actors._ownership import TurnLease
-from opencode_api.actors._placement import LocalPlacement, Placement
+from opencode_api.actors._placement import LocalPlacement, Peer, Placement
 from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._session_actor import SessionActor
 from opencode_api.actors._sessions import NewSession, SessionDirectory, jsonable
 from opencode_api.actors._turn_request import SendOptions, TurnRequest
 from opencode_api.actors._turn_stream import TurnStream, reattach_after
+from opencode_api.actors._worker_placement import placement_for
 from opencode_api.llm import LLMClient, RoutingLLMClient
 from opencode_api.runtime import (
     Outbox,
@@ -94,7 +95,7 @@ class Runtime:
         self.turn_listeners: list[Callable[[TurnSummary], None]] = self._deps.turn_listeners
         self._pending = PendingTurns()
         self.turn_listeners.append(self._turn_ended)
-        self.placement: Placement = LocalPlacement(
+        self.placement: Placement = placement_for(
             settings, self._activate, ClearOnStop(self._pending, hooks)
         )
         self._sessions = SessionDirectory(settings, store, self.placement, self._publish)
@@ -334,10 +335,19 @@ class Runtime:
     ) -> list[Question]:
         return await self.store.list_questions(session_id=session_id, user_id=user_id)
 
-    async def question_session(self, question_id: str) -> str | None:
-        """The session a question belongs to (any user's), or None: for routing a reply."""
-        question = await self.store.get_question(question_id)
-        return question.session_id if question is not None else None
+    async def route(
+        self, *, session_id: str | None = None, question_id: str | None = None
+    ) -> Peer | None:
+        """The peer process hosting this session (or this question's session), or None when
+        this process serves it: http/ passes the request there unchanged."""
+        if question_id is not None:
+            question = await self.store.get_question(question_id)
+            session_id = question.session_id if question is not None else None
+        return self.placement.home(session_id) if session_id is not None else None
+
+    def peers(self) -> list[Peer]:
+        """The other processes hosting sessions (``GET /event`` merges their buses)."""
+        return self.placement.peers()
 
     async def reply_question(
         self, question_id: str, answers: Sequence[Sequence[str]], *, user_id: str | None = None

@@ -13,7 +13,6 @@ from opencode_api.http._listen import (
 )
 from opencode_api.http._metrics import Metrics
 from opencode_api.http._openapi import build_openapi
-from opencode_api.http._workers import socket_path
 
 __all__ = [
     "AUTHENTICATOR",
@@ -36,5 +35,4 @@ __all__ = [
     "build_openapi",
     "create_app",
     "serve_app",
-    "socket_path",
 ]

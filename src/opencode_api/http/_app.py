@@ -20,7 +20,7 @@ from opencode_api.http._keys import AUTHENTICATOR, METRICS, RUNTIME, SETTINGS, S
 from opencode_api.http._metrics import Metrics
 from opencode_api.http._openapi import RouteSpec, add_routes, build_openapi
 from opencode_api.http._sse import StreamRegistry
-from opencode_api.http._workers import Topology, install
+from opencode_api.http._workers import install
 from opencode_api.llm import list_providers
 from opencode_api.settings import Settings
 
@@ -119,9 +119,8 @@ def create_app(
             await app[RUNTIME].close(settings.shutdown_grace)
         streams.closing.set()
 
-    topology = Topology.from_settings(settings)
-    if topology is not None:
-        install(app, topology)
+    if settings.workers > 1:
+        install(app)  # sessions may live in another worker: requests about them go there
 
     app.cleanup_ctx.append(authenticator_ctx)
     app.cleanup_ctx.append(runtime_ctx)

@@ -22,7 +22,7 @@ from opencode_api.http._openapi import RouteSpec, route
 from opencode_api.http._schemas import EventQuery, MessageRequest, SendQuery, StreamQuery
 from opencode_api.http._sse import DONE_FRAME, ClientGone, SSEWriter, json_frame
 from opencode_api.http._validation import path_id, read_body, read_query
-from opencode_api.http._workers import TOPOLOGY, is_internal, merge, remote_bus_frames
+from opencode_api.http._workers import has_peers, is_internal, merge, remote_bus_frames
 from opencode_api.runtime import OutboxItem, SubscriberLagged
 
 log = structlog.get_logger("opencode_api.http.sse")
@@ -252,8 +252,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         try:
             await writer.send(json_frame({"type": "server.connected", "properties": {}}))
             source: AsyncIterator[Any] = _bus_items(runtime, user_id, query.session_id)
-            if TOPOLOGY in request.app and not is_internal(request):
-                # Several workers: their buses too (they apply the same filters).
+            if not is_internal(request) and has_peers(request):
+                # Sessions in other processes too: their buses (they apply the same filters).
                 source = merge(source, remote_bus_frames(request))
             await writer.pump(source, _bus_or_raw_frame, stop=request.app[STREAMS].closing)
             await writer.send(json_frame({"type": "server.shutdown", "properties": {}}))

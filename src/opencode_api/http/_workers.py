@@ -1,29 +1,26 @@
-"""Several worker processes behind one port: each session lives in exactly one of them.
+"""Passing requests to the peer process that hosts their session (``serve --workers N``).
 
-One asyncio loop uses one core. With ``WORKERS=N`` every worker binds the public port (the
-kernel spreads connections over them) and also listens on a Unix socket of its own. A session
-is owned by worker ``crc32(session id) % N``, so its actor is activated in one process only; a
-request about a session that reaches another worker is forwarded to the owner over its socket,
-streams included. Requests about no particular session (create, list, catalogue) are served
-where they land, from the shared store. ``GET /event`` merges every worker's bus.
+Where a session lives is the Runtime's placement's business: ``Runtime.route`` names the peer
+hosting a session (or a question's session) and ``Runtime.peers`` all of them. This module only
+forwards: a request that landed here for a session hosted elsewhere goes to that peer's Unix
+socket unchanged, and its answer or stream comes back unchanged. ``GET /event`` merges every
+peer's bus. Requests about no particular session (create, list, catalogue) are served where they
+land, from the shared store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import structlog
 from aiohttp import web
 
+from opencode_api.actors import Peer
 from opencode_api.http._keys import RUNTIME
-from opencode_api.settings import Settings
 
 log = structlog.get_logger("opencode_api.workers")
 
@@ -41,34 +38,7 @@ FORWARDED_HEADER = "X-Opencode-Worker"
 _CONNECT_PATIENCE = 15.0
 
 
-@dataclass(frozen=True, slots=True)
-class Topology:
-    index: int
-    count: int
-    socket_dir: Path
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Topology | None:
-        if settings.workers <= 1 or settings.worker_socket_dir is None:
-            return None
-        return cls(settings.worker_index, settings.workers, Path(settings.worker_socket_dir))
-
-    def owner(self, session_id: str) -> int:
-        return zlib.crc32(session_id.encode()) % self.count
-
-    def socket(self, index: int) -> Path:
-        return socket_path(self.socket_dir, index)
-
-    def others(self) -> list[int]:
-        return [i for i in range(self.count) if i != self.index]
-
-
-def socket_path(socket_dir: Path, index: int) -> Path:
-    return socket_dir / f"worker-{index}.sock"
-
-
-TOPOLOGY = web.AppKey("topology", Topology)
-_CLIENTS = web.AppKey("worker_clients", dict)
+_CLIENTS = web.AppKey("peer_clients", dict)
 
 
 def is_internal(request: web.Request) -> bool:
@@ -77,12 +47,15 @@ def is_internal(request: web.Request) -> bool:
     return transport is not None and isinstance(transport.get_extra_info("sockname"), str)
 
 
-def install(app: web.Application, topology: Topology) -> None:
-    """Route session requests to their owner; call before the app starts."""
-    app[TOPOLOGY] = topology
+def has_peers(request: web.Request) -> bool:
+    return bool(request.app[RUNTIME].peers())
+
+
+def install(app: web.Application) -> None:
+    """Pass requests about sessions hosted by a peer to it; call before the app starts."""
 
     async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
-        clients: dict[int, aiohttp.ClientSession] = {}
+        clients: dict[str, aiohttp.ClientSession] = {}
         app[_CLIENTS] = clients
         yield
         for client in clients.values():
@@ -92,49 +65,48 @@ def install(app: web.Application, topology: Topology) -> None:
     app.middlewares.append(_forward_middleware)
 
 
-def _client(app: web.Application, index: int) -> aiohttp.ClientSession:
-    clients: dict[int, aiohttp.ClientSession] = app[_CLIENTS]
-    client = clients.get(index)
+def _client(app: web.Application, peer: Peer) -> aiohttp.ClientSession:
+    clients: dict[str, aiohttp.ClientSession] = app[_CLIENTS]
+    client = clients.get(peer.address)
     if client is None:
-        connector = aiohttp.UnixConnector(path=str(app[TOPOLOGY].socket(index)), limit=0)
-        client = clients[index] = aiohttp.ClientSession(
+        connector = aiohttp.UnixConnector(path=peer.address, limit=0)
+        client = clients[peer.address] = aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
         )
     return client
 
 
-async def _owner_of(request: web.Request) -> int | None:
-    """The worker owning the session this request is about, if it is about one."""
-    topology = request.app[TOPOLOGY]
+async def _home_of(request: web.Request) -> Peer | None:
+    """The peer hosting the session this request is about, if another process hosts it."""
     ident = request.match_info.get("id")
     if ident is None:
         return None
+    runtime = request.app[RUNTIME]
     path = request.path
     if path.startswith("/session/"):
-        return topology.owner(ident)
+        return await runtime.route(session_id=ident)
     if path.startswith("/question/"):
-        session_id = await request.app[RUNTIME].question_session(ident)
-        return topology.owner(session_id) if session_id is not None else None
+        return await runtime.route(question_id=ident)
     return None
 
 
 @web.middleware
 async def _forward_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not is_internal(request):
-        owner = await _owner_of(request)
-        if owner is not None and owner != request.app[TOPOLOGY].index:
-            return await forward(request, owner)
+        home = await _home_of(request)
+        if home is not None:
+            return await forward(request, home)
     return await handler(request)
 
 
-async def _open(request: web.Request, index: int, body: bytes) -> aiohttp.ClientResponse:
+async def _open(request: web.Request, peer: Peer, body: bytes) -> aiohttp.ClientResponse:
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _CONNECT_PATIENCE
     delay = 0.05
     while True:
         try:
-            return await _client(request.app, index).request(
+            return await _client(request.app, peer).request(
                 request.method,
                 f"http://worker{request.path_qs}",
                 headers=headers,
@@ -143,22 +115,24 @@ async def _open(request: web.Request, index: int, body: bytes) -> aiohttp.Client
             )
         except aiohttp.ClientConnectorError as exc:
             if loop.time() >= deadline:
-                raise web.HTTPServiceUnavailable(reason=f"worker {index} is not reachable") from exc
+                raise web.HTTPServiceUnavailable(
+                    reason=f"worker {peer.name} is not reachable"
+                ) from exc
             await asyncio.sleep(delay)  # the owner is still starting: wait for its socket
             delay = min(delay * 2, 1.0)
 
 
-async def forward(request: web.Request, index: int) -> web.StreamResponse:
-    """Pass the request to worker ``index`` and its answer (or stream) back."""
+async def forward(request: web.Request, peer: Peer) -> web.StreamResponse:
+    """Pass the request to ``peer`` and its answer (or stream) back."""
     body = await request.read()
-    upstream = await _open(request, index, body)
+    upstream = await _open(request, peer, body)
     try:
         headers = {
             k: v
             for k, v in upstream.headers.items()
             if k.lower() not in _FRONT_HEADERS and not k.lower().startswith("access-control-")
         }
-        headers[FORWARDED_HEADER] = str(index)
+        headers[FORWARDED_HEADER] = peer.name
         if not upstream.headers.get("Content-Type", "").startswith("text/event-stream"):
             return web.Response(status=upstream.status, body=await upstream.read(), headers=headers)
         response = web.StreamResponse(status=upstream.status, headers=headers)
@@ -177,12 +151,11 @@ async def forward(request: web.Request, index: int) -> web.StreamResponse:
 
 
 async def remote_bus_frames(request: web.Request) -> AsyncIterator[bytes]:
-    """The ``/event`` frames of every other worker (same query and credentials), merged."""
-    topology = request.app[TOPOLOGY]
+    """The ``/event`` frames of every peer (same query and credentials), merged."""
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1024)
 
-    async def read(index: int) -> None:
-        upstream = await _open(request, index, b"")
+    async def read(peer: Peer) -> None:
+        upstream = await _open(request, peer, b"")
         try:
             async for frame in _sse_frames(upstream.content):
                 if b'"server.connected"' in frame or b'"server.shutdown"' in frame:
@@ -191,7 +164,7 @@ async def remote_bus_frames(request: web.Request) -> AsyncIterator[bytes]:
         finally:
             upstream.close()
 
-    readers = [asyncio.create_task(read(i)) for i in topology.others()]
+    readers = [asyncio.create_task(read(peer)) for peer in request.app[RUNTIME].peers()]
     try:
         while True:
             yield await queue.get()
