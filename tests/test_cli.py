@@ -20,8 +20,17 @@ from opencode_api._version import __version__
 from tests.http.conftest import free_port, wait_listening
 
 ENV_VARIABLES = [
-    "HOST", "PORT", "DATABASE_URL", "DEFAULT_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
-    "GEMINI_API_KEY", "OPENAI_API_BASE", "OPENCODE_SERVER_PASSWORD", "LOG_LEVEL", "LOG_FORMAT",
+    "HOST",
+    "PORT",
+    "DATABASE_URL",
+    "DEFAULT_MODEL",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "OPENAI_API_BASE",
+    "OPENCODE_SERVER_PASSWORD",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
     "WORKERS",
 ]
 
@@ -82,13 +91,17 @@ def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
-async def run_serve(
-    tmp_path: Path, *args: str, **env: str
-) -> asyncio.subprocess.Process:
+async def run_serve(tmp_path: Path, *args: str, **env: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "opencode_api", "serve", *args,
-        env=server_env(tmp_path, **env), cwd=tmp_path,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "opencode_api",
+        "serve",
+        *args,
+        env=server_env(tmp_path, **env),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -112,8 +125,14 @@ async def test_a_socket_failing_after_start_up_closes_the_runtime(tmp_path: Path
     # A worker whose Unix socket directory is missing fails once the runtime has started.
     missing = tmp_path / "missing"
     process = await run_serve(
-        tmp_path, "--host", "127.0.0.1", "--port", "0",
-        WORKERS="2", WORKER_INDEX="0", WORKER_SOCKET_DIR=str(missing),
+        tmp_path,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        WORKERS="2",
+        WORKER_INDEX="0",
+        WORKER_SOCKET_DIR=str(missing),
     )
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     text = stderr.decode()

@@ -23,16 +23,31 @@ from tests.http.conftest import (
 
 # (method, path) of every protected route; {sid} is replaced with a real session id.
 PROTECTED = [
-    ("GET", "/session"), ("POST", "/session"), ("GET", "/session/{sid}"),
-    ("PATCH", "/session/{sid}"), ("DELETE", "/session/{sid}"),
-    ("GET", "/session/{sid}/message"), ("POST", "/session/{sid}/message"),
-    ("POST", "/session/{sid}/abort"), ("POST", "/session/{sid}/generate-title"),
-    ("GET", "/session/{sid}/cost"), ("POST", "/session/{sid}/compact"),
-    ("GET", "/session/{sid}/compaction-status"), ("GET", "/session/{sid}/todo"),
-    ("GET", "/session/{sid}/stream"), ("GET", "/event"), ("GET", "/question"),
-    ("POST", "/question/que_x/reply"), ("POST", "/question/que_x/reject"),
-    ("GET", "/provider"), ("GET", "/provider/openai"), ("GET", "/provider/openai/model"),
-    ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/redoc"), ("GET", "/metrics"),
+    ("GET", "/session"),
+    ("POST", "/session"),
+    ("GET", "/session/{sid}"),
+    ("PATCH", "/session/{sid}"),
+    ("DELETE", "/session/{sid}"),
+    ("GET", "/session/{sid}/message"),
+    ("POST", "/session/{sid}/message"),
+    ("POST", "/session/{sid}/abort"),
+    ("POST", "/session/{sid}/generate-title"),
+    ("GET", "/session/{sid}/cost"),
+    ("POST", "/session/{sid}/compact"),
+    ("GET", "/session/{sid}/compaction-status"),
+    ("GET", "/session/{sid}/todo"),
+    ("GET", "/session/{sid}/stream"),
+    ("GET", "/event"),
+    ("GET", "/question"),
+    ("POST", "/question/que_x/reply"),
+    ("POST", "/question/que_x/reject"),
+    ("GET", "/provider"),
+    ("GET", "/provider/openai"),
+    ("GET", "/provider/openai/model"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/redoc"),
+    ("GET", "/metrics"),
 ]
 
 
@@ -161,8 +176,12 @@ async def test_jwks_tokens(make_client: ClientFactory, jwks_server: Any) -> None
         supabase_url=str(server.make_url("/")).rstrip("/"), auth_required=True
     )
     ok_ec = _token(ec_key, "ES256", sub="eve")
-    ok_ec = jwt.encode(jwt.decode(ok_ec, options={"verify_signature": False}), ec_key,
-                       algorithm="ES256", headers={"kid": "ec1"})
+    ok_ec = jwt.encode(
+        jwt.decode(ok_ec, options={"verify_signature": False}),
+        ec_key,
+        algorithm="ES256",
+        headers={"kid": "ec1"},
+    )
     response = await client.post("/session", headers=bearer(ok_ec))
     assert response.status == 200 and (await response.json())["user_id"] == "eve"
     claims = {"sub": "rita", "aud": "authenticated", "exp": time.time() + 60}

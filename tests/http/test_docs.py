@@ -31,8 +31,14 @@ except ImportError:  # the dev extra installs it; the browser tests say so when 
     async_playwright = None  # type: ignore[assignment]
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 ASSETS = [
     ("/docs/static/swagger-ui-bundle.js", "text/javascript"),
@@ -135,9 +141,7 @@ def chromium() -> str:
 async def browser() -> AsyncIterator[Browser]:
     executable = chromium()
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS
-        )
+        launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:

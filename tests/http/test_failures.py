@@ -134,9 +134,7 @@ async def test_failing_title_requests_during_a_turn_do_not_stop_the_session(
 async def test_a_host_that_does_not_resolve_is_unavailable_without_retries(
     make_client: ClientFactory,
 ) -> None:
-    client = await make_client(
-        openai_api_base="http://no-such-host.invalid/v1", llm_max_retries=4
-    )
+    client = await make_client(openai_api_base="http://no-such-host.invalid/v1", llm_max_retries=4)
     sid = await _session(client)
     response = await client.post(f"/session/{sid}/message", json={"content": "hi"})
     events = _sse_events(await response.text())

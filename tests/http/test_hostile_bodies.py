@@ -99,7 +99,8 @@ async def test_nesting_up_to_the_limit_is_read(client: Any) -> None:
     [
         pytest.param(DEEP, "body", id="deep-array"),
         pytest.param(
-            b'{"content": "hi", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "body",
+            b'{"content": "hi", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+            "body",
             id="deep-unknown-field",
         ),
         pytest.param({"content": "a\x00b"}, "content", id="nul-content"),
@@ -108,8 +109,9 @@ async def test_nesting_up_to_the_limit_is_read(client: Any) -> None:
         pytest.param(b'{"content": "a\\udc00"}', "content", id="lone-surrogate"),
         pytest.param(b'{"content": "\xed\xa0\x80"}', "body", id="utf8-encoded-surrogate"),
         pytest.param('{"content": "hi"}'.encode("utf-16"), "body", id="utf-16"),
-        pytest.param(b'{"content": "hi", "max_steps": ' + b"9" * 5000 + b"}", "body",
-                     id="5000-digit-number"),
+        pytest.param(
+            b'{"content": "hi", "max_steps": ' + b"9" * 5000 + b"}", "body", id="5000-digit-number"
+        ),
     ],
 )
 async def test_hostile_message_is_400_and_nothing_is_stored(

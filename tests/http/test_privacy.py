@@ -25,12 +25,19 @@ QUESTIONS = {
 
 # Every per-session route an anonymous client might try on someone else's session.
 SESSION_ROUTES = [
-    ("GET", "/session/{sid}"), ("PATCH", "/session/{sid}"), ("DELETE", "/session/{sid}"),
-    ("GET", "/session/{sid}/message"), ("POST", "/session/{sid}/message"),
-    ("POST", "/session/{sid}/abort"), ("POST", "/session/{sid}/generate-title"),
-    ("GET", "/session/{sid}/cost"), ("POST", "/session/{sid}/compact"),
-    ("GET", "/session/{sid}/compaction-status"), ("GET", "/session/{sid}/todo"),
-    ("GET", "/session/{sid}/stream"), ("GET", "/event?session_id={sid}"),
+    ("GET", "/session/{sid}"),
+    ("PATCH", "/session/{sid}"),
+    ("DELETE", "/session/{sid}"),
+    ("GET", "/session/{sid}/message"),
+    ("POST", "/session/{sid}/message"),
+    ("POST", "/session/{sid}/abort"),
+    ("POST", "/session/{sid}/generate-title"),
+    ("GET", "/session/{sid}/cost"),
+    ("POST", "/session/{sid}/compact"),
+    ("GET", "/session/{sid}/compaction-status"),
+    ("GET", "/session/{sid}/todo"),
+    ("GET", "/session/{sid}/stream"),
+    ("GET", "/event?session_id={sid}"),
 ]
 
 

@@ -75,8 +75,18 @@ async def test_sigterm_with_a_turn_in_flight(tmp_path: Path, fake: FakeLLMServer
         "LOG_LEVEL": "INFO",
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "opencode_api", "serve", "--host", "127.0.0.1", "--port", str(port),
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "opencode_api",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         await wait_listening(process)

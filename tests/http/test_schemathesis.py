@@ -127,9 +127,13 @@ def _operations() -> list[Any]:
     # Negative examples need an input that can be invalid: a query model or a body (any string
     # is a valid path id).
     return [
-        pytest.param(spec.method, spec.path, spec.query is not None or spec.body is not None,
-                     spec.body is not None and not spec.body_required,
-                     id=f"{spec.method} {spec.path}")
+        pytest.param(
+            spec.method,
+            spec.path,
+            spec.query is not None or spec.body is not None,
+            spec.body is not None and not spec.body_required,
+            id=f"{spec.method} {spec.path}",
+        )
         for spec in all_routes()
     ]
 
@@ -161,8 +165,10 @@ def test_api_conforms_to_its_openapi_document(
         def check(case: Any) -> None:
             parameters = case.path_parameters or {}
             # crc32, not hash(): the choice must not depend on PYTHONHASHSEED.
-            if "id" in parameters and path.startswith("/session/") and (
-                zlib.crc32(repr(parameters).encode()) % 2 == 0
+            if (
+                "id" in parameters
+                and path.startswith("/session/")
+                and (zlib.crc32(repr(parameters).encode()) % 2 == 0)
             ):
                 case.path_parameters["id"] = real
             checks = CHECKS

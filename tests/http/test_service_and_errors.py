@@ -24,17 +24,32 @@ async def test_openapi_lists_every_route(client: Any) -> None:
         (method.upper(), path) for path, item in document["paths"].items() for method in item
     }
     expected = {
-        ("GET", "/session"), ("POST", "/session"), ("GET", "/session/{id}"),
-        ("PATCH", "/session/{id}"), ("DELETE", "/session/{id}"),
-        ("GET", "/session/{id}/message"), ("POST", "/session/{id}/message"),
-        ("POST", "/session/{id}/abort"), ("POST", "/session/{id}/generate-title"),
-        ("GET", "/session/{id}/cost"), ("POST", "/session/{id}/compact"),
-        ("GET", "/session/{id}/compaction-status"), ("GET", "/session/{id}/todo"),
-        ("GET", "/session/{id}/stream"), ("GET", "/question"),
-        ("POST", "/question/{id}/reply"), ("POST", "/question/{id}/reject"),
-        ("GET", "/provider"), ("GET", "/provider/{id}"), ("GET", "/provider/{id}/model"),
-        ("GET", "/event"), ("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs"),
-        ("GET", "/redoc"), ("GET", "/metrics"),
+        ("GET", "/session"),
+        ("POST", "/session"),
+        ("GET", "/session/{id}"),
+        ("PATCH", "/session/{id}"),
+        ("DELETE", "/session/{id}"),
+        ("GET", "/session/{id}/message"),
+        ("POST", "/session/{id}/message"),
+        ("POST", "/session/{id}/abort"),
+        ("POST", "/session/{id}/generate-title"),
+        ("GET", "/session/{id}/cost"),
+        ("POST", "/session/{id}/compact"),
+        ("GET", "/session/{id}/compaction-status"),
+        ("GET", "/session/{id}/todo"),
+        ("GET", "/session/{id}/stream"),
+        ("GET", "/question"),
+        ("POST", "/question/{id}/reply"),
+        ("POST", "/question/{id}/reject"),
+        ("GET", "/provider"),
+        ("GET", "/provider/{id}"),
+        ("GET", "/provider/{id}/model"),
+        ("GET", "/event"),
+        ("GET", "/health"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/redoc"),
+        ("GET", "/metrics"),
     }
     assert expected <= operations
     schemas = document["components"]["schemas"]
@@ -62,9 +77,15 @@ async def test_metrics(client: Any) -> None:
     assert response.status == 200
     text = await response.text()
     for name in (
-        "opencode_live_sessions", "opencode_busy_sessions", "opencode_mailbox_depth",
-        "opencode_turns", "opencode_tokens", "opencode_cost_usd", "opencode_errors",
-        "opencode_sse_subscribers", "opencode_http_request_duration_seconds_bucket",
+        "opencode_live_sessions",
+        "opencode_busy_sessions",
+        "opencode_mailbox_depth",
+        "opencode_turns",
+        "opencode_tokens",
+        "opencode_cost_usd",
+        "opencode_errors",
+        "opencode_sse_subscribers",
+        "opencode_http_request_duration_seconds_bucket",
     ):
         assert name in text
     assert 'route="/session/{id}"' in text
@@ -164,7 +185,8 @@ async def test_cors(make_client: ClientFactory) -> None:
 async def test_surrogate_pairs_are_text(client: Any) -> None:
     """An escaped surrogate pair (an emoji) is valid text; only lone surrogates are refused."""
     response = await client.post(
-        "/session", data=b'{"title": "hi \\ud83d\\ude00"}',
+        "/session",
+        data=b'{"title": "hi \\ud83d\\ude00"}',
         headers={"Content-Type": "application/json"},
     )
     assert response.status == 200
@@ -180,7 +202,9 @@ async def test_bad_last_event_id_is_400(client: Any, value: str) -> None:
     assert response.status == 400
     body = await response.json()
     assert body["error"] == {
-        "type": "invalid_request", "message": body["error"]["message"], "field": "Last-Event-ID"
+        "type": "invalid_request",
+        "message": body["error"]["message"],
+        "field": "Last-Event-ID",
     }
 
 

@@ -7,8 +7,18 @@ from typing import Any
 from opencode_api.testing import FakeLLMServer, Reply
 
 SESSION_KEYS = {
-    "id", "title", "created_at", "updated_at", "provider_id", "model_id", "user_id", "status",
-    "message_count", "total_cost", "total_input_tokens", "total_output_tokens",
+    "id",
+    "title",
+    "created_at",
+    "updated_at",
+    "provider_id",
+    "model_id",
+    "user_id",
+    "status",
+    "message_count",
+    "total_cost",
+    "total_input_tokens",
+    "total_output_tokens",
 }
 
 
@@ -46,8 +56,15 @@ async def test_session_subresources(client: Any) -> None:
     status = await (await client.get(f"/session/{sid}/compaction-status")).json()
     assert status["session_id"] == sid and status["status"] == "idle"
     assert set(status) == {
-        "session_id", "status", "message_count", "compaction_threshold", "should_compact",
-        "compaction_count", "remaining_until_compaction", "last_compacted_at", "last_error",
+        "session_id",
+        "status",
+        "message_count",
+        "compaction_threshold",
+        "should_compact",
+        "compaction_count",
+        "remaining_until_compaction",
+        "last_compacted_at",
+        "last_error",
     }
     assert await (await client.get(f"/session/{sid}/todo")).json() == []
     assert await (await client.post(f"/session/{sid}/abort")).json() == {"cancelled": False}
@@ -67,15 +84,39 @@ async def test_providers(client: Any) -> None:
 
 
 MESSAGE_KEYS = {
-    "id", "session_id", "role", "created_at", "content", "provider_id", "model_id", "usage",
-    "cost", "finish", "stop_reason", "error", "parts", "compacted", "summary",
+    "id",
+    "session_id",
+    "role",
+    "created_at",
+    "content",
+    "provider_id",
+    "model_id",
+    "usage",
+    "cost",
+    "finish",
+    "stop_reason",
+    "error",
+    "parts",
+    "compacted",
+    "summary",
 }
 USAGE_KEYS = {
-    "input_tokens", "output_tokens", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens",
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
 }
 MODEL_KEYS = {
-    "id", "name", "provider_id", "context_window", "max_output_tokens", "input_cost_per_token",
-    "output_cost_per_token", "supports_tools", "supports_reasoning",
+    "id",
+    "name",
+    "provider_id",
+    "context_window",
+    "max_output_tokens",
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "supports_tools",
+    "supports_reasoning",
 }
 
 
@@ -108,11 +149,22 @@ async def test_contract_shapes_after_a_turn(client: Any, fake: FakeLLMServer) ->
 
     cost = await (await client.get(f"/session/{sid}/cost")).json()
     assert set(cost) >= {
-        "session_id", "total_cost", "input_tokens", "output_tokens", "reasoning_tokens",
-        "cache_read_tokens", "cache_write_tokens", "by_model",
+        "session_id",
+        "total_cost",
+        "input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "by_model",
     }
     assert set(cost["by_model"][0]) >= {
-        "provider_id", "model_id", "cost", "input_tokens", "output_tokens", "messages",
+        "provider_id",
+        "model_id",
+        "cost",
+        "input_tokens",
+        "output_tokens",
+        "messages",
     }
     compacted = await client.post(f"/session/{sid}/compact")
     assert compacted.status == 200

@@ -147,9 +147,10 @@ async def test_daily_request_limit(make_client: ClientFactory) -> None:
 async def test_event_bus_filters_by_user_and_session(make_client: ClientFactory) -> None:
     client = await make_client(supabase_jwt_secret=JWT_SECRET)
     alice, bob = bearer(hs256_token("alice")), bearer(hs256_token("bob"))
-    async with client.get("/event", headers=bob) as bob_events, client.get(
-        "/event", headers=alice
-    ) as alice_events:
+    async with (
+        client.get("/event", headers=bob) as bob_events,
+        client.get("/event", headers=alice) as alice_events,
+    ):
         first = json.loads((await read_frame(alice_events))["data"])
         assert first == {"type": "server.connected", "properties": {}}
         await read_frame(bob_events)
@@ -177,9 +178,7 @@ async def test_queued_turn_streams_when_its_turn_begins(client: Any, fake: FakeL
         assert json.loads(frames[-2]["data"])["stop_reason"] == "stop"
     assert second_frames[0]["event"] == "message_start"
     assert int(second_frames[0]["id"]) > max(int(f["id"]) for f in first_frames if "id" in f)
-    text = "".join(
-        json.loads(f["data"])["text"] for f in second_frames if f.get("event") == "text"
-    )
+    text = "".join(json.loads(f["data"])["text"] for f in second_frames if f.get("event") == "text")
     assert text  # the fake's default reply (the automatic title may take a scripted one)
     page = await (await client.get(f"/session/{sid}/message")).json()
     assert [m["role"] for m in page["messages"]] == ["user", "assistant", "user", "assistant"]

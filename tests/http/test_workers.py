@@ -42,9 +42,20 @@ async def test_two_workers_share_sessions(tmp_path: Path, fake: FakeLLMServer) -
         "LOG_LEVEL": "INFO",
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "opencode_api", "serve", "--workers", "2",
-        "--host", "127.0.0.1", "--port", str(port),
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "opencode_api",
+        "serve",
+        "--workers",
+        "2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         await wait_listening(process, 2)

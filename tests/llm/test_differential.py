@@ -25,7 +25,6 @@ from opencode_api.llm._protocol import (
     ReasoningDelta,
     StreamEvent,
     StreamFinish,
-    StreamUsage,
     TextDelta,
     ToolCallRequest,
 )
@@ -37,6 +36,7 @@ from opencode_api.testing import (
     ToolCall,
     Usage,
 )
+from opencode_api.usage import Usage as TokenUsage
 
 MODELS = {"openai": "openai/gpt-4o-mini", "anthropic": "anthropic/claude-haiku-4-5"}
 PROTOCOLS = list(MODELS)
@@ -125,7 +125,7 @@ SCENARIOS = {
             TextDelta("there, "),
             TextDelta("world"),
             StreamFinish("stop"),
-            StreamUsage(input_tokens=12, output_tokens=3),
+            TokenUsage(input_tokens=12, output_tokens=3),
         ],
     ),
     "reasoning": (
@@ -137,7 +137,7 @@ SCENARIOS = {
         [
             ToolCallRequest("call_1", "todoread", '{"all": true}'),
             StreamFinish("tool_calls"),
-            StreamUsage(input_tokens=5, output_tokens=4),
+            TokenUsage(input_tokens=5, output_tokens=4),
         ],
     ),
     "parallel_tool_calls": (TOOLS_REPLY, None),
@@ -146,12 +146,12 @@ SCENARIOS = {
         [
             TextDelta("ok"),
             StreamFinish("stop"),
-            StreamUsage(input_tokens=1000, output_tokens=7, cache_read_tokens=600),
+            TokenUsage(input_tokens=1000, output_tokens=7, cache_read_tokens=600),
         ],
     ),
     "length": (
         Reply(text="cut", finish_reason="length", usage=Usage(3, 1)),
-        [TextDelta("cut"), StreamFinish("length"), StreamUsage(input_tokens=3, output_tokens=1)],
+        [TextDelta("cut"), StreamFinish("length"), TokenUsage(input_tokens=3, output_tokens=1)],
     ),
 }
 
@@ -171,7 +171,7 @@ async def test_same_events(
         assert via_litellm.events == expected
         assert merged(via_fast.events) == merged(expected)
     kinds = [type(event) for event in via_fast.events]
-    assert kinds[-2:] == [StreamFinish, StreamUsage]
+    assert kinds[-2:] == [StreamFinish, TokenUsage]
 
 
 async def test_parallel_tool_calls_assembled(
@@ -199,7 +199,7 @@ async def test_anthropic_cache_write_and_reasoning_estimate(
     via_litellm, via_fast = await _both(anthropic_fake, fast_client, litellm_client, reply)
     assert merged(via_fast.events) == merged(via_litellm.events)
     usage = via_fast.events[-1]
-    assert isinstance(usage, StreamUsage)
+    assert isinstance(usage, TokenUsage)
     assert (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (
         500,
         300,

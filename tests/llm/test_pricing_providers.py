@@ -10,7 +10,6 @@ import pytest
 from opencode_api.llm import _model_map, _token_count
 from opencode_api.llm._litellm_client import import_litellm
 from opencode_api.llm._pricing import step_cost
-from opencode_api.llm._protocol import StreamUsage
 from opencode_api.llm._providers import (
     get_provider,
     list_models,
@@ -18,34 +17,39 @@ from opencode_api.llm._providers import (
     resolve_model,
 )
 from opencode_api.settings import Settings
+from opencode_api.usage import Usage
 
 # The providers of our catalogue: every chat model the map lists for them is compared.
 PROVIDERS = ["openai", "anthropic", "gemini", "deepseek", "mistral", "xai"]
 
 USAGES = {
-    "plain": StreamUsage(1000, 200),
-    "cache-read": StreamUsage(1000, 200, cache_read_tokens=800),
-    "cache-read-and-write": StreamUsage(900, 50, cache_read_tokens=100, cache_write_tokens=400),
-    "reasoning": StreamUsage(5000, 3000, reasoning_tokens=1200),
-    "long-prompt": StreamUsage(250_000, 1000, reasoning_tokens=500, cache_read_tokens=100_000),
-    "longer-prompt": StreamUsage(300_000, 10, cache_write_tokens=1000),
-    "at-200k": StreamUsage(200_000, 5),
-    "at-272k": StreamUsage(272_000, 5, cache_read_tokens=1),
-    "nothing": StreamUsage(),
+    "plain": Usage(input_tokens=1000, output_tokens=200),
+    "cache-read": Usage(input_tokens=1000, output_tokens=200, cache_read_tokens=800),
+    "cache-read-and-write": Usage(
+        input_tokens=900, output_tokens=50, cache_read_tokens=100, cache_write_tokens=400
+    ),
+    "reasoning": Usage(input_tokens=5000, output_tokens=3000, reasoning_tokens=1200),
+    "long-prompt": Usage(
+        input_tokens=250_000, output_tokens=1000, reasoning_tokens=500, cache_read_tokens=100_000
+    ),
+    "longer-prompt": Usage(input_tokens=300_000, output_tokens=10, cache_write_tokens=1000),
+    "at-200k": Usage(input_tokens=200_000, output_tokens=5),
+    "at-272k": Usage(input_tokens=272_000, output_tokens=5, cache_read_tokens=1),
+    "nothing": Usage(),
 }
 
 
-def litellm_usage(usage: StreamUsage) -> Any:
+def litellm_usage(usage: Usage) -> Any:
     """Our usage as the LiteLLM ``Usage`` a streamed call produces: ``input_tokens`` counts the
     cached tokens (OpenAI's convention, which LiteLLM uses for Anthropic too)."""
     import_litellm()
     from litellm.types.utils import (
         CompletionTokensDetailsWrapper,
         PromptTokensDetailsWrapper,
-        Usage,
     )
+    from litellm.types.utils import Usage as LiteLLMUsage
 
-    return Usage(
+    return LiteLLMUsage(
         prompt_tokens=usage.input_tokens,
         completion_tokens=usage.output_tokens,
         total_tokens=usage.input_tokens + usage.output_tokens,
@@ -59,7 +63,7 @@ def litellm_usage(usage: StreamUsage) -> Any:
     )
 
 
-def litellm_cost(model: str, usage: StreamUsage) -> float | None:
+def litellm_cost(model: str, usage: Usage) -> float | None:
     """LiteLLM's cost, or None when LiteLLM cannot price the model."""
     litellm = import_litellm()
     try:
@@ -84,7 +88,7 @@ def chat_models(provider: str) -> list[str]:
     return sorted(set(models))
 
 
-def assert_same_cost(model: str, usage: StreamUsage, now: datetime | None = None) -> None:
+def assert_same_cost(model: str, usage: Usage, now: datetime | None = None) -> None:
     theirs = litellm_cost(model, usage)
     ours, priced = step_cost(model, usage, now=now)
     if theirs is None or (theirs == 0.0 and not priced):
@@ -149,8 +153,10 @@ def _entry(model: str) -> Any:
 
 
 def test_cached_tokens_are_cheaper() -> None:
-    full, _ = step_cost("openai/gpt-4o-mini", StreamUsage(1000, 0))
-    cached, _ = step_cost("openai/gpt-4o-mini", StreamUsage(1000, 0, cache_read_tokens=1000))
+    full, _ = step_cost("openai/gpt-4o-mini", Usage(input_tokens=1000, output_tokens=0))
+    cached, _ = step_cost(
+        "openai/gpt-4o-mini", Usage(input_tokens=1000, output_tokens=0, cache_read_tokens=1000)
+    )
     assert 0 < cached < full
 
 
@@ -158,7 +164,7 @@ def test_cached_tokens_are_cheaper() -> None:
     "model", ["openai/no-such-model-xyz", "hosted_vllm/my-model", "nope", "gemini/gemini-0-zz"]
 )
 def test_unknown_model_is_unpriced(model: str) -> None:
-    usage = StreamUsage(10, 10)
+    usage = Usage(input_tokens=10, output_tokens=10)
     assert step_cost(model, usage) == (0.0, False)
     assert litellm_cost(model, usage) in (None, 0.0)
 

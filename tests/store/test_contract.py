@@ -193,7 +193,7 @@ async def test_start_reply(store: Store) -> None:
         )
 
 
-async def test_upsert_part_and_message_status(store: Store) -> None:
+async def test_a_step_updates_its_parts_and_message_status(store: Store) -> None:
     s = await new_session(store)
     m = Message(
         id=uid("msg"), session_id=s.id, role="assistant", status="running", created_at=at(1)
@@ -210,11 +210,11 @@ async def test_upsert_part_and_message_status(store: Store) -> None:
         tool_status="running",
         created_at=at(1),
     )
-    await store.upsert_part(part)
+    await store.save_step(StepRecord(message=m, parts=[part], usage_delta=Usage(), cost_delta=0))
     done = part.model_copy(
         update={"tool_status": "completed", "tool_output": "result", "metadata": {"pruned": False}}
     )
-    await store.upsert_part(done)
+    await store.save_step(StepRecord(message=m, parts=[done], usage_delta=Usage(), cost_delta=0))
     await store.set_message_status(m.id, "error", error={"type": "provider", "message": "boom"})
     got = await store.get_message(m.id)
     assert got is not None

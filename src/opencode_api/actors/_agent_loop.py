@@ -31,7 +31,6 @@ from opencode_api.llm import (
     LLMRequest,
     ReasoningDelta,
     StreamFinish,
-    StreamUsage,
     TextDelta,
     ToolCallRequest,
     step_cost,
@@ -158,14 +157,8 @@ class AgentLoop:
                         case ToolCallRequest():
                             emitted = True
                             calls.append(event)
-                        case StreamUsage():
-                            usage = Usage(
-                                input_tokens=event.input_tokens,
-                                output_tokens=event.output_tokens,
-                                reasoning_tokens=event.reasoning_tokens,
-                                cache_read_tokens=event.cache_read_tokens,
-                                cache_write_tokens=event.cache_write_tokens,
-                            )
+                        case Usage():
+                            usage = event
                         case StreamFinish(reason=reason):
                             finish = reason
                 return StepResult(
@@ -252,16 +245,7 @@ class AgentLoop:
     ) -> None:
         """Store the step. ``final``: the turn ends here with that stop reason, so the message
         is stored finished in the same transaction (the turn's end needs no write of its own)."""
-        cost, priced = step_cost(
-            turn.options.model,
-            StreamUsage(
-                input_tokens=result.usage.input_tokens,
-                output_tokens=result.usage.output_tokens,
-                reasoning_tokens=result.usage.reasoning_tokens,
-                cache_read_tokens=result.usage.cache_read_tokens,
-                cache_write_tokens=result.usage.cache_write_tokens,
-            ),
-        )
+        cost, priced = step_cost(turn.options.model, result.usage)
         turn.usage = turn.usage + result.usage
         turn.cost += cost
         turn.priced = turn.priced and priced

@@ -25,7 +25,6 @@ from opencode_api.llm._protocol import (
     ReasoningDelta,
     StreamEvent,
     StreamFinish,
-    StreamUsage,
     TextDelta,
     ToolCallRequest,
 )
@@ -40,6 +39,7 @@ from opencode_api.llm._providers import (
     resolve_model,
 )
 from opencode_api.llm._router import RoutingLLMClient
+from opencode_api.usage import Usage
 
 __all__ = [
     "AuthenticationError",
@@ -63,9 +63,9 @@ __all__ = [
     "RoutingLLMClient",
     "StreamEvent",
     "StreamFinish",
-    "StreamUsage",
     "TextDelta",
     "ToolCallRequest",
+    "Usage",
     "context_window",
     "get_provider",
     "list_models",

@@ -11,7 +11,7 @@ import aiohttp
 from opencode_api.llm import _token_count
 from opencode_api.llm._errors import ProviderUnavailableError
 from opencode_api.llm._model_map import anthropic_max_tokens
-from opencode_api.llm._protocol import LLMRequest, StreamEvent, StreamUsage
+from opencode_api.llm._protocol import LLMRequest, StreamEvent
 from opencode_api.llm._provider_errors import error_message_from_body
 from opencode_api.llm._stream_events import (
     DeltaBatch,
@@ -21,6 +21,7 @@ from opencode_api.llm._stream_events import (
 )
 from opencode_api.llm._stream_watchdog import StreamWatchdog
 from opencode_api.settings import Settings
+from opencode_api.usage import Usage
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -283,7 +284,7 @@ async def parse_events(
             break
     cache_read = start_usage.get("cache_read_input_tokens") or 0
     cache_write = start_usage.get("cache_creation_input_tokens") or 0
-    usage_event = StreamUsage(
+    usage_event = Usage(
         input_tokens=(start_usage.get("input_tokens") or 0) + cache_read + cache_write,
         output_tokens=output_tokens,
         reasoning_tokens=await _reasoning_tokens(thinking_reported, reasoning, output_tokens),

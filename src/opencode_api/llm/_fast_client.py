@@ -50,9 +50,6 @@ class FastLLMClient:
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
 
-    def supports(self, model: str) -> bool:
-        return split_model(model)[0] in FAST_PROVIDERS
-
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 
 from opencode_api.llm._errors import ProviderUnavailableError
-from opencode_api.llm._protocol import LLMRequest, StreamEvent, StreamUsage
+from opencode_api.llm._protocol import LLMRequest, StreamEvent
 from opencode_api.llm._provider_errors import error_message_from_body
 from opencode_api.llm._stream_events import (
     DeltaBatch,
@@ -20,6 +20,7 @@ from opencode_api.llm._stream_events import (
 )
 from opencode_api.llm._stream_watchdog import StreamWatchdog
 from opencode_api.settings import Settings
+from opencode_api.usage import Usage
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 # Reasoning models take max_completion_tokens and only the default temperature (as LiteLLM sends).
@@ -54,10 +55,10 @@ def shape_request(
     return f"{api_base.rstrip('/')}/chat/completions", headers, body
 
 
-def usage_from_openai(usage: dict[str, Any]) -> StreamUsage:
+def usage_from_openai(usage: dict[str, Any]) -> Usage:
     prompt_details = usage.get("prompt_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or {}
-    return StreamUsage(
+    return Usage(
         input_tokens=usage.get("prompt_tokens") or 0,
         output_tokens=usage.get("completion_tokens") or 0,
         reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
@@ -86,7 +87,7 @@ async def parse_events(
     tools = ToolCallAssembler()
     batch = DeltaBatch()
     finish: str | None = None
-    usage: StreamUsage | None = None
+    usage: Usage | None = None
     done = False
     async for payloads in sse_data_blocks(content, watchdog):
         for data in payloads:

@@ -31,7 +31,6 @@ from opencode_api.llm._protocol import (
     LLMRequest,
     ReasoningDelta,
     StreamEvent,
-    StreamUsage,
     TextDelta,
 )
 from opencode_api.llm._provider_errors import (
@@ -45,6 +44,7 @@ from opencode_api.llm._providers import provider_key
 from opencode_api.llm._stream_events import ToolCallAssembler, final_events
 from opencode_api.llm._stream_watchdog import StreamWatchdog
 from opencode_api.settings import Settings
+from opencode_api.usage import Usage
 
 READONLY_WARNING = r".*is using the `ReadOnly` qualifier"
 _import_lock = threading.Lock()
@@ -107,10 +107,10 @@ def _field(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-def usage_from_litellm(usage: Any) -> StreamUsage:
+def usage_from_litellm(usage: Any) -> Usage:
     prompt_details = _field(usage, "prompt_tokens_details")
     completion_details = _field(usage, "completion_tokens_details")
-    return StreamUsage(
+    return Usage(
         input_tokens=_field(usage, "prompt_tokens") or 0,
         output_tokens=_field(usage, "completion_tokens") or 0,
         reasoning_tokens=_field(completion_details, "reasoning_tokens") or 0,
@@ -307,7 +307,7 @@ class LiteLLMClient:
         response: Any = None
         tools = ToolCallAssembler()
         finish: str | None = None
-        usage: StreamUsage | None = None
+        usage: Usage | None = None
         try:
             with watchdog:
                 try:

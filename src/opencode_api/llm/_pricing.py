@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opencode_api.llm._model_map import Entry, ModelMapUnavailableError, find_model
-from opencode_api.llm._protocol import StreamUsage
+from opencode_api.usage import Usage
 
 _THRESHOLD_PREFIXES = (
     "input_cost_per_token_above_",
@@ -53,7 +53,7 @@ class _Rates:
     reasoning: float = 0.0
 
 
-def step_cost(model: str, usage: StreamUsage, *, now: datetime | None = None) -> tuple[float, bool]:
+def step_cost(model: str, usage: Usage, *, now: datetime | None = None) -> tuple[float, bool]:
     """(cost in USD, priced). ``priced`` is False when the price map does not price the model.
 
     ``now`` is the billing time for off-peak prices (default: the current time).

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from opencode_api.usage import Usage
+
 
 # Slotted, frozen: thousands are created per second on the hot path.
 @dataclass(frozen=True, slots=True)
@@ -35,22 +37,14 @@ class ToolCallRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class StreamUsage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class StreamFinish:
     """The model's stop reason: ``stop``, ``tool_calls``, ``length``, ``content_filter``."""
 
     reason: str
 
 
-StreamEvent = TextDelta | ReasoningDelta | ToolCallRequest | StreamUsage | StreamFinish
+# A stream ends with one ``Usage`` (the step's token counts) and one ``StreamFinish``.
+StreamEvent = TextDelta | ReasoningDelta | ToolCallRequest | Usage | StreamFinish
 
 
 @dataclass(slots=True)

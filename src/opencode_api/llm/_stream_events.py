@@ -11,11 +11,11 @@ from opencode_api.llm._protocol import (
     ReasoningDelta,
     StreamEvent,
     StreamFinish,
-    StreamUsage,
     TextDelta,
     ToolCallRequest,
 )
 from opencode_api.llm._stream_watchdog import StreamWatchdog
+from opencode_api.usage import Usage
 
 _FINISH_REASONS = {
     "end_turn": "stop",
@@ -64,12 +64,12 @@ class ToolCallAssembler:
 
 
 def final_events(
-    tools: ToolCallAssembler, finish: str | None, usage: StreamUsage | None
+    tools: ToolCallAssembler, finish: str | None, usage: Usage | None
 ) -> list[StreamEvent]:
     """What closes every stream: the tool calls whole, the finish, then the usage (zero if none)."""
     events: list[StreamEvent] = list(tools.calls())
     events.append(StreamFinish(normalize_finish(finish, bool(tools))))
-    events.append(usage if usage is not None else StreamUsage())
+    events.append(usage if usage is not None else Usage())
     return events
 
 

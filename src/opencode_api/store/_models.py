@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from opencode_api.usage import Usage
+
 SessionStatus = Literal["idle", "busy"]
 Role = Literal["user", "assistant"]
 PartType = Literal["text", "reasoning", "tool_call", "step_start", "step_finish"]
@@ -24,31 +26,6 @@ CompactionRunStatus = Literal["idle", "pending", "running", "failed"]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class Usage(BaseModel):
-    """Token counts of one step, one message or one session."""
-
-    model_config = ConfigDict(frozen=True)
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
-            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
-        )
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
 
 
 class Session(BaseModel):

@@ -13,7 +13,6 @@ from opencode_api.store._models import (
     MessagePage,
     MessageStatus,
     Owner,
-    Part,
     Question,
     QuestionStatus,
     Reservation,
@@ -81,8 +80,6 @@ class Store(Protocol):
 
     async def save_step(self, step: StepRecord) -> None:
         """Write one finished step atomically (see StepRecord); all or nothing."""
-
-    async def upsert_part(self, part: Part) -> None: ...
 
     async def get_message(self, message_id: str) -> Message | None: ...
 

@@ -20,8 +20,8 @@ from opencode_api.store._models import (
     QuestionItem,
     Session,
     SessionCost,
-    Usage,
 )
+from opencode_api.usage import Usage
 
 Row = Mapping[str, Any]
 

@@ -254,10 +254,6 @@ class SqlStore(QuestionRecords, CompactionRecords, QuotaLedger, TurnOwnership):
                 m.priced,
             )
 
-    async def upsert_part(self, part: Part) -> None:
-        async with self._write() as conn:
-            await conn.execute(_INSERT_PART, *self._part_args(part))
-
     async def get_message(self, message_id: str) -> Message | None:
         async with self._point_read() as conn:
             row = await conn.fetchrow(

@@ -227,9 +227,6 @@ class SupabaseStore(SupabaseRecords):
             },
         )
 
-    async def upsert_part(self, part: Part) -> None:
-        await self._rpc("opencode_upsert_parts", {"p_parts": [_part_row(part)]})
-
     async def _parts_of(self, message_ids: Sequence[str]) -> dict[str, list[Part]]:
         by_message: dict[str, list[Part]] = {mid: [] for mid in message_ids}
         if message_ids:
