@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ from opencode_api.store._errors import (
     StoreValueError,
 )
 from opencode_api.store._migrations import load_migrations
-from opencode_api.store._rows import Conn, Row
+from opencode_api.store._rows import Conn, Row, StatementCount
 from opencode_api.store._sql import SqlStore
 
 if TYPE_CHECKING:
@@ -59,18 +59,26 @@ def _rows_changed(status: str) -> int:
 
 
 class _PgConn:
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_counts")
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, counts: StatementCount) -> None:
         self._conn = conn
+        self._counts = counts
 
     async def execute(self, sql: str, *args: Any) -> int:
+        self._counts.statements += 1
         return _rows_changed(await self._conn.execute(_to_dollar(sql), *args))
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._counts.statements += 1
+        await self._conn.executemany(_to_dollar(sql), rows)
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        self._counts.statements += 1
         return list(await self._conn.fetch(_to_dollar(sql), *args))
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        self._counts.statements += 1
         row: Row | None = await self._conn.fetchrow(_to_dollar(sql), *args)
         return row
 
@@ -95,6 +103,7 @@ class PostgresStore(SqlStore):
         self._max_size = max_size
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
+        self._counts = StatementCount()
 
     def __repr__(self) -> str:
         return "PostgresStore(<dsn>)"  # the DSN may hold a password
@@ -165,9 +174,14 @@ class PostgresStore(SqlStore):
     async def _transaction(self, **options: Any) -> AsyncIterator[Conn]:
         import asyncpg
 
+        counts = self._counts
         try:
-            async with self._open_pool().acquire() as conn, conn.transaction(**options):
-                yield _PgConn(conn)
+            async with self._open_pool().acquire() as conn:
+                # BEGIN and COMMIT (or ROLLBACK): two round trips of their own.
+                counts.statements += 2
+                counts.transactions += 1
+                async with conn.transaction(**options):
+                    yield _PgConn(conn, counts)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise StoreConflict(f"PostgreSQL: {exc}") from exc
         except asyncpg.DataError as exc:
@@ -185,7 +199,7 @@ class PostgresStore(SqlStore):
 
         try:
             async with self._open_pool().acquire() as conn:
-                yield _PgConn(conn)
+                yield _PgConn(conn, self._counts)
         except asyncpg.DataError as exc:
             raise StoreValueError(f"PostgreSQL: {exc}") from exc
         except _driver_errors() as exc:

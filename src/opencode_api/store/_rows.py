@@ -46,9 +46,24 @@ class Conn(Protocol):
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; the number of rows it changed."""
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each row of arguments (one call, counted once)."""
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+
+
+class StatementCount:
+    """What a SQL store sent its database: statements (each ``execute``/``fetch``/``fetchrow``/
+    ``executemany`` call, and each BEGIN, COMMIT and ROLLBACK) and write or read transactions.
+    On PostgreSQL a statement is a round trip. Plain integers: a few additions per call."""
+
+    __slots__ = ("statements", "transactions")
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.transactions = 0
 
 
 def new_reservation_id() -> str:

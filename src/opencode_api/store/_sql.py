@@ -29,6 +29,7 @@ from opencode_api.store._rows import (
     PART_COLUMNS,
     SESSION_COLUMNS,
     Conn,
+    StatementCount,
     cost_from_rows,
     dump_json,
     load_json,
@@ -56,6 +57,18 @@ class SqlStore(QuestionRecords, CompactionRecords, QuotaLedger, TurnOwnership):
 
     # SQLite needs a LIMIT before an OFFSET; -1 means none. Postgres takes OFFSET alone.
     _NO_LIMIT = ""
+    _counts: StatementCount  # set by the dialect's __init__
+
+    @property
+    def statements(self) -> int:
+        """Statements sent to the database since the store was built (BEGIN/COMMIT included;
+        on PostgreSQL each is a round trip). Not part of the Store protocol: a measurement."""
+        return self._counts.statements
+
+    @property
+    def transactions(self) -> int:
+        """Transactions (BEGIN ... COMMIT/ROLLBACK) opened since the store was built."""
+        return self._counts.transactions
 
     def _page_clause(self, limit: int | None, offset: int, args: list[Any]) -> str:
         sql = ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -14,25 +14,32 @@ import aiosqlite
 
 from opencode_api.store._errors import MigrationError, StoreConflict, StoreError, StoreNotOpen
 from opencode_api.store._migrations import load_migrations
-from opencode_api.store._rows import Conn, Row
+from opencode_api.store._rows import Conn, Row, StatementCount
 from opencode_api.store._sql import SqlStore
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class _SqliteConn:
-    __slots__ = ("_db",)
+    __slots__ = ("_counts", "_db")
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, counts: StatementCount) -> None:
         self._db = db
+        self._counts = counts
 
     async def execute(self, sql: str, *args: Any) -> int:
+        self._counts.statements += 1
         cursor = await self._db.execute(sql, args)
         changed = cursor.rowcount
         await cursor.close()
         return changed
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._counts.statements += 1
+        await self._db.executemany(sql, rows)
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        self._counts.statements += 1
         return list(await self._db.execute_fetchall(sql, args))  # type: ignore[arg-type]
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
@@ -43,18 +50,26 @@ class _SqliteConn:
 class _LoopConn:
     """Statements of a write transaction, run on the event loop thread (see SqliteStore)."""
 
-    __slots__ = ("_db",)
+    __slots__ = ("_counts", "_db")
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, counts: StatementCount) -> None:
         self._db = db
+        self._counts = counts
 
     async def execute(self, sql: str, *args: Any) -> int:
+        self._counts.statements += 1
         return self._db.execute(sql, args).rowcount
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._counts.statements += 1
+        self._db.executemany(sql, rows)
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        self._counts.statements += 1
         return self._db.execute(sql, args).fetchall()
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        self._counts.statements += 1
         row: Row | None = self._db.execute(sql, args).fetchone()
         return row
 
@@ -67,10 +82,11 @@ class _LoopReadConn(_LoopConn):
     __slots__ = ("_store",)
 
     def __init__(self, db: sqlite3.Connection, store: SqliteStore) -> None:
-        super().__init__(db)
+        super().__init__(db, store._counts)
         self._store = store
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        self._counts.statements += 1
         try:
             return self._db.execute(sql, args).fetchall()
         except sqlite3.OperationalError as exc:
@@ -145,6 +161,7 @@ class SqliteStore(SqlStore):
         self._loop_writer: sqlite3.Connection | None = None
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
+        self._counts = StatementCount()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -262,8 +279,10 @@ class SqliteStore(SqlStore):
             await db.execute(begin)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite: {exc}") from exc
+        self._counts.statements += 2  # BEGIN, and COMMIT or ROLLBACK
+        self._counts.transactions += 1
         try:
-            yield _SqliteConn(db)
+            yield _SqliteConn(db, self._counts)
         except BaseException as exc:
             await _rollback(db)
             if isinstance(exc, sqlite3.IntegrityError):
@@ -287,8 +306,10 @@ class SqliteStore(SqlStore):
             return
         async with self._write_lock:
             await self._begin_immediate(loop_db)
+            self._counts.statements += 2  # BEGIN IMMEDIATE, and COMMIT or ROLLBACK
+            self._counts.transactions += 1
             try:
-                yield _LoopConn(loop_db)
+                yield _LoopConn(loop_db, self._counts)
             except BaseException as exc:
                 _sync_rollback(loop_db)
                 if isinstance(exc, sqlite3.IntegrityError):
