@@ -66,8 +66,10 @@ class Settings(BaseSettings):
     # -- models -----------------------------------------------------------------------------
     default_model: str = "openai/gpt-4o-mini"
     title_model: str | None = None
-    # Generate a title after the first turn of an untitled session.
+    # Generate a title after the first turn of an untitled session (in the background: the
+    # session's next turn never waits for it), at most this many title calls at once.
     auto_title: bool = True
+    title_concurrency: int = Field(default=16, ge=1)
     anthropic_api_key: SecretStr | None = None
     openai_api_key: SecretStr | None = None
     gemini_api_key: SecretStr | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,11 @@ class SessionDeps:
     # The ends of turns the store refused, retried until it is back.
     writes: DeferredWrites = field(default_factory=DeferredWrites)
     turn_listeners: list[Callable[[TurnSummary], None]] = field(default_factory=list)
+    # Automatic titles in flight, process-wide (``TITLE_CONCURRENCY``); set in __post_init__.
+    title_slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.title_slots = asyncio.Semaphore(self.settings.title_concurrency)
 
     def publish_bus(
         self,

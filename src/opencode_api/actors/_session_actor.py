@@ -35,7 +35,7 @@ from opencode_api.actors._messages import (
     RunTurn,
 )
 from opencode_api.actors._questions import QuestionDesk, SessionToolContext
-from opencode_api.actors._titles import make_title
+from opencode_api.actors._titles import BackgroundTitle, make_title
 from opencode_api.actors._turn import Turn
 from opencode_api.llm import LLMError, resolve_model
 from opencode_api.runtime import Actor
@@ -72,6 +72,15 @@ class SessionActor(Actor):
         )
         self._compaction_failed_at: int | None = None
         self._abort_requested_at: float | None = None
+        self._title = BackgroundTitle(
+            deps.title_slots, lambda text: self._generate_title(text, None)
+        )
+
+    async def on_stop(self) -> None:
+        await self._title.cancel()
+
+    def can_passivate(self) -> bool:
+        return not self._title.running  # its result is to be stored and published
 
     # -- mailbox ---------------------------------------------------------------------------
 
@@ -316,10 +325,7 @@ class SessionActor(Actor):
     async def _after_turn(self, msg: RunTurn) -> None:
         settings = self.deps.settings
         if self.session.title is None and settings.auto_title:
-            try:
-                await self._generate_title(msg.content, None)
-            except Exception as exc:  # a title is a nicety: the turn already succeeded
-                log.warning("automatic title failed", error=str(exc))
+            self._title.start(msg.content)
         history = self._history or []
         if needs_compaction(history, msg.options.model, settings):
             live = sum(1 for m in history if not m.compacted)

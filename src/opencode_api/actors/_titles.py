@@ -1,8 +1,20 @@
-"""Session titles: one short completion from the first user message, cleaned up."""
+"""Session titles: one short completion from the first user message, cleaned up.
+
+The automatic title runs off the turn path: a task the session actor owns (``BackgroundTitle``),
+at most one per session and ``TITLE_CONCURRENCY`` per process, cancelled when the actor stops.
+A turn queued behind it, or sent after it began, never waits for it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import structlog
+
 from opencode_api.llm import LLMClient, LLMRequest
+
+log = structlog.get_logger("opencode_api.session")
 
 TITLE_PROMPT = (
     "Generate a short title (at most 8 words) for a conversation that starts with the user "
@@ -32,3 +44,38 @@ def clean_title(text: str) -> str:
     if len(line) > 80:
         line = line[:77].rstrip() + "..."
     return line
+
+
+class BackgroundTitle:
+    """The automatic title of one session, as a task its actor owns."""
+
+    __slots__ = ("_make", "_slots", "_task")
+
+    def __init__(self, slots: asyncio.Semaphore, make: Callable[[str], Awaitable[object]]) -> None:
+        self._slots = slots
+        self._make = make
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self, text: str) -> None:
+        """Title the session from ``text`` in the background, unless a title is under way."""
+        if not self.running:
+            self._task = asyncio.create_task(self._run(text), name="session-title")
+
+    async def _run(self, text: str) -> None:
+        try:
+            async with self._slots:
+                await self._make(text)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a title is a nicety: the turn already succeeded
+            log.warning("automatic title failed", error=str(exc))
+
+    async def cancel(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
@@ -63,6 +64,8 @@ class Reply:
     sending after that many chunks until the client goes away; ``error_event_after`` streams an
     in-band error event after that many chunks. ``ttft``/``token_delay`` override the server's
     defaults (seconds). ``usage`` ``None`` means: computed from the request and the reply.
+    ``received`` is set when a request takes this reply; ``hold``: the answer (streamed or not)
+    is sent only once that event is set.
     """
 
     text: str | Sequence[str] = ()
@@ -81,6 +84,8 @@ class Reply:
     token_delay: float | None = None
     model: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    received: asyncio.Event | None = None
+    hold: asyncio.Event | None = None
 
     @classmethod
     def error(

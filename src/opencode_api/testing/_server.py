@@ -151,6 +151,10 @@ class FakeProviderServer:
         self.requests.append(body)
         self.request_headers.append(dict(request.headers))
         reply = self._queue.popleft() if self._queue else self.default_reply
+        if reply.received is not None:
+            reply.received.set()
+        if reply.hold is not None:
+            await reply.hold.wait()
         if reply.status >= 400:
             headers = dict(reply.headers)
             if reply.retry_after is not None:
