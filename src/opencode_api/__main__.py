@@ -202,6 +202,9 @@ def public_url(host: str, port: int) -> str:
     return str(URL.build(scheme="http", host=host, port=port))
 
 
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def _listening(settings: Any, port: int) -> None:
     import gc
 
@@ -212,6 +215,12 @@ def _listening(settings: Any, port: int) -> None:
     # (measured: the pauses were a visible share of a loaded server's CPU).
     gc.collect()
     gc.freeze()
+    # After the freeze the default thresholds (700, 10, 10) ran ~570 young, ~50 middle and a few
+    # full collections per 1,000 turns (0.7-1.0 ms of CPU per turn). A turn allocates tens of
+    # thousands of short-lived objects that reference counting frees anyway: collecting young
+    # objects every 50,000 allocations and rarely promoting keeps the cycle collector for real
+    # cycles (BENCHMARKS.md, "Garbage collection").
+    gc.set_threshold(*GC_THRESHOLDS)
 
     url = public_url(settings.host, port)
     structlog.get_logger("opencode_api.server").info(

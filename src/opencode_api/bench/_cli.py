@@ -203,11 +203,13 @@ class _Bench:
         figures = ServerFigures()
         if stats is not None and "server" in marks:
             stats.rss()
+            cpu_seconds = stats.cpu_seconds() - marks["server"]
             figures = ServerFigures(
                 rss_before=rss_before,
                 peak_rss=stats.peak_rss,
                 high_water_mark=stats.high_water_mark(),
-                cpu_seconds=stats.cpu_seconds() - marks["server"],
+                cpu_seconds=cpu_seconds,
+                tail_cpu_seconds=await stats.quiet(),
             )
         other = {"client": _cpu_self() - marks.get("client", _cpu_self())}
         if self.fake is not None and "provider" in marks:

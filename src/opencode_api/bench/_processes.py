@@ -58,6 +58,23 @@ class ProcessStats:
         fields = stat[stat.rindex(")") + 2 :].split()
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime + stime
 
+    async def quiet(
+        self, *, interval: float = 0.25, idle_share: float = 0.02, limit: float = 30.0
+    ) -> float:
+        """Wait until the process is quiet (under ``idle_share`` of a core over ``interval``),
+        at most ``limit`` seconds; the CPU seconds it spent meanwhile (the tail of a load:
+        background titles, deferred writes, collections)."""
+        start = previous = self.cpu_seconds()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while loop.time() < deadline:
+            await asyncio.sleep(interval)
+            now = self.cpu_seconds()
+            if now - previous < idle_share * interval:
+                break
+            previous = now
+        return self.cpu_seconds() - start
+
     async def sample(self, interval: float = 0.1) -> None:
         """Track the peak RSS until cancelled (run it as a task owned by the caller)."""
         while True:

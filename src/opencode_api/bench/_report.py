@@ -20,6 +20,8 @@ class ServerFigures:
     peak_rss: int | None = None
     high_water_mark: int | None = None
     cpu_seconds: float | None = None
+    # CPU after the last turn ended, until the server was quiet (background titles, writes, GC).
+    tail_cpu_seconds: float | None = None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -69,9 +71,10 @@ def summarize(
     rss_per_session: int | None = None
     if server.peak_rss is not None and server.rss_before is not None and result.created:
         rss_per_session = max(0, server.peak_rss - server.rss_before) // result.created
-    cpu_per_turn = None
+    cpu_per_turn = all_in = None
     if server.cpu_seconds is not None and ok:
         cpu_per_turn = round(server.cpu_seconds * 1000.0 / len(ok), 3)
+        all_in = round((server.cpu_seconds + (server.tail_cpu_seconds or 0.0)) * 1000 / len(ok), 3)
     summary: dict[str, Any] = {
         "sessions": result.config.sessions,
         "turns_per_session": result.config.turns,
@@ -96,6 +99,8 @@ def summarize(
         "rss_per_session_bytes": rss_per_session,
         "server_cpu_seconds": _round(server.cpu_seconds),
         "server_cpu_ms_per_turn": cpu_per_turn,
+        "server_tail_cpu_seconds": _round(server.tail_cpu_seconds),
+        "server_cpu_ms_per_turn_all_in": all_in,
         "client_cpu_seconds": _round(client_cpu_seconds),
         # The fake provider's CPU: when it nears the wall time, the fake (not the server) limits.
         "provider_cpu_seconds": _round(provider_cpu_seconds),
@@ -129,6 +134,10 @@ _TABLE_ROWS = (
     ("overhead TTFT p50 / p99 (ms)", ("overhead_ttft_p50_ms", "overhead_ttft_p99_ms")),
     ("turn p50 / p90 / p99 (ms)", ("turn_p50_ms", "turn_p90_ms", "turn_p99_ms")),
     ("server CPU (s) / per turn (ms)", ("server_cpu_seconds", "server_cpu_ms_per_turn")),
+    (
+        "tail CPU (s) / all-in per turn (ms)",
+        ("server_tail_cpu_seconds", "server_cpu_ms_per_turn_all_in"),
+    ),
     ("fake provider / client CPU (s)", ("provider_cpu_seconds", "client_cpu_seconds")),
     ("server peak RSS (MiB)", "server_peak_rss_bytes"),
     ("RSS per session (KiB)", "rss_per_session_bytes"),
