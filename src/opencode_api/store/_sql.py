@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from opencode_api.store._compaction_records import CompactionRecords
-from opencode_api.store._errors import StoreConflict
 from opencode_api.store._leases import TurnOwnership
 from opencode_api.store._models import (
     Message,
@@ -17,7 +16,6 @@ from opencode_api.store._models import (
     Session,
     SessionCost,
     SessionStatus,
-    StepRecord,
     Todo,
     utcnow,
 )
@@ -34,25 +32,10 @@ from opencode_api.store._rows import (
     dump_json,
     load_json,
 )
-
-_INSERT_PART = (
-    f"INSERT INTO message_parts ({PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (id) DO UPDATE SET type = excluded.type, content = excluded.content, "
-    "tool_call_id = excluded.tool_call_id, tool_name = excluded.tool_name, "
-    "tool_args = excluded.tool_args, tool_output = excluded.tool_output, "
-    "tool_status = excluded.tool_status, metadata = excluded.metadata"
-)
-_UPSERT_MESSAGE = (
-    f"INSERT INTO messages ({MESSAGE_COLUMNS}, step_count) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
-    "ON CONFLICT (id) DO UPDATE SET content = excluded.content, "
-    "provider_id = excluded.provider_id, model_id = excluded.model_id, usage = excluded.usage, "
-    "cost = excluded.cost, priced = excluded.priced, finish = excluded.finish, "
-    "error = excluded.error, status = excluded.status, step_count = messages.step_count + 1"
-)
+from opencode_api.store._turn_writes import TurnWrites
 
 
-class SqlStore(QuestionRecords, CompactionRecords, QuotaLedger, TurnOwnership):
+class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, TurnOwnership):
     """Every Store method in SQL understood by both SQLite (>= 3.35) and PostgreSQL."""
 
     # SQLite needs a LIMIT before an OFFSET; -1 means none. Postgres takes OFFSET alone.
@@ -102,23 +85,6 @@ class SqlStore(QuestionRecords, CompactionRecords, QuotaLedger, TurnOwnership):
             sql += " AND user_id = ?"
             args.append(user_id)
         return await conn.fetchrow(sql, *args) is not None
-
-    async def _insert_message(self, conn: Conn, message: Message) -> None:
-        await conn.execute(
-            f"INSERT INTO messages ({MESSAGE_COLUMNS}, owner) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            *self._message_args(message),
-            self._owner_of(message.status),
-        )
-        for part in message.parts:
-            await conn.execute(_INSERT_PART, *self._part_args(part))
-        changed = await conn.execute(
-            "UPDATE sessions SET message_count = message_count + 1, updated_at = ? WHERE id = ?",
-            self._ts(utcnow()),
-            message.session_id,
-        )
-        if not changed:
-            raise StoreConflict(f"session {message.session_id} does not exist")
 
     # -- sessions ------------------------------------------------------------------------------
     async def create_session(self, session: Session) -> Session:
@@ -202,71 +168,6 @@ class SqlStore(QuestionRecords, CompactionRecords, QuotaLedger, TurnOwnership):
             return await conn.execute(sql, *args) > 0
 
     # -- messages ------------------------------------------------------------------------------
-    async def append_message(self, message: Message) -> Message:
-        async with self._write() as conn:
-            await self._insert_message(conn, message)
-        return message
-
-    async def start_reply(self, question_id: str, reply: Message) -> Message:
-        async with self._write() as conn:
-            await conn.execute(
-                "UPDATE messages SET status = ? WHERE id = ?", "completed", question_id
-            )
-            await self._insert_message(conn, reply)
-        return reply
-
-    async def save_step(self, step: StepRecord) -> None:
-        m = step.message
-        u = step.usage_delta
-        async with self._write() as conn:
-            before = await conn.fetchrow("SELECT step_count FROM messages WHERE id = ?", m.id)
-            await conn.execute(_UPSERT_MESSAGE, *self._message_args(m))
-            for part in step.parts:
-                await conn.execute(_INSERT_PART, *self._part_args(part))
-            changed = await conn.execute(
-                "UPDATE sessions SET total_cost = total_cost + ?, "
-                "total_input_tokens = total_input_tokens + ?, "
-                "total_output_tokens = total_output_tokens + ?, "
-                "message_count = message_count + ?, updated_at = ? WHERE id = ?",
-                step.cost_delta,
-                u.input_tokens,
-                u.output_tokens,
-                1 if before is None else 0,
-                self._ts(utcnow()),
-                m.session_id,
-            )
-            if not changed:
-                raise StoreConflict(f"session {m.session_id} does not exist")
-            first_step = before is None or before["step_count"] == 0
-            await conn.execute(
-                "INSERT INTO session_model_usage (session_id, provider_id, model_id, cost, "
-                "input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, "
-                "cache_write_tokens, messages, priced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (session_id, provider_id, model_id) DO UPDATE SET "
-                "cost = session_model_usage.cost + excluded.cost, "
-                "input_tokens = session_model_usage.input_tokens + excluded.input_tokens, "
-                "output_tokens = session_model_usage.output_tokens + excluded.output_tokens, "
-                "reasoning_tokens = session_model_usage.reasoning_tokens "
-                "+ excluded.reasoning_tokens, "
-                "cache_read_tokens = session_model_usage.cache_read_tokens "
-                "+ excluded.cache_read_tokens, "
-                "cache_write_tokens = session_model_usage.cache_write_tokens "
-                "+ excluded.cache_write_tokens, "
-                "messages = session_model_usage.messages + excluded.messages, "
-                "priced = session_model_usage.priced AND excluded.priced",
-                m.session_id,
-                m.provider_id or "",
-                m.model_id or "",
-                step.cost_delta,
-                u.input_tokens,
-                u.output_tokens,
-                u.reasoning_tokens,
-                u.cache_read_tokens,
-                u.cache_write_tokens,
-                1 if first_step else 0,
-                m.priced,
-            )
-
     async def get_message(self, message_id: str) -> Message | None:
         async with self._point_read() as conn:
             row = await conn.fetchrow(
