@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -14,94 +14,11 @@ import aiosqlite
 
 from opencode_api.store._errors import MigrationError, StoreConflict, StoreError, StoreNotOpen
 from opencode_api.store._migrations import load_migrations
-from opencode_api.store._rows import Conn, Row, StatementCount
+from opencode_api.store._rows import Conn, StatementCount
 from opencode_api.store._sql import SqlStore
+from opencode_api.store._sqlite_conns import LoopConn, LoopReadConn, SqliteConn, is_busy
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-class _SqliteConn:
-    __slots__ = ("_counts", "_db")
-
-    def __init__(self, db: aiosqlite.Connection, counts: StatementCount) -> None:
-        self._db = db
-        self._counts = counts
-
-    async def execute(self, sql: str, *args: Any) -> int:
-        self._counts.statements += 1
-        cursor = await self._db.execute(sql, args)
-        changed = cursor.rowcount
-        await cursor.close()
-        return changed
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._counts.statements += 1
-        await self._db.executemany(sql, rows)
-
-    async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        self._counts.statements += 1
-        return list(await self._db.execute_fetchall(sql, args))  # type: ignore[arg-type]
-
-    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        rows = await self.fetch(sql, *args)
-        return rows[0] if rows else None
-
-
-class _LoopConn:
-    """Statements of a write transaction, run on the event loop thread (see SqliteStore)."""
-
-    __slots__ = ("_counts", "_db")
-
-    def __init__(self, db: sqlite3.Connection, counts: StatementCount) -> None:
-        self._db = db
-        self._counts = counts
-
-    async def execute(self, sql: str, *args: Any) -> int:
-        self._counts.statements += 1
-        return self._db.execute(sql, args).rowcount
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._counts.statements += 1
-        self._db.executemany(sql, rows)
-
-    async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        self._counts.statements += 1
-        return self._db.execute(sql, args).fetchall()
-
-    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        self._counts.statements += 1
-        row: Row | None = self._db.execute(sql, args).fetchone()
-        return row
-
-
-class _LoopReadConn(_LoopConn):
-    """Point reads on the loop's connection. That connection never waits for a lock (busy
-    timeout 0); in the rare moments another process makes a WAL read wait (recovery after a
-    crash), the statement goes to a reader thread, whose connection does wait."""
-
-    __slots__ = ("_store",)
-
-    def __init__(self, db: sqlite3.Connection, store: SqliteStore) -> None:
-        super().__init__(db, store._counts)
-        self._store = store
-
-    async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        self._counts.statements += 1
-        try:
-            return self._db.execute(sql, args).fetchall()
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
-        async with self._store._read() as conn:
-            return await conn.fetch(sql, *args)
-
-    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        rows = await self.fetch(sql, *args)
-        return rows[0] if rows else None
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _sync_rollback(db: sqlite3.Connection) -> None:
@@ -282,7 +199,7 @@ class SqliteStore(SqlStore):
         self._counts.statements += 2  # BEGIN, and COMMIT or ROLLBACK
         self._counts.transactions += 1
         try:
-            yield _SqliteConn(db, self._counts)
+            yield SqliteConn(db, self._counts)
         except BaseException as exc:
             await _rollback(db)
             if isinstance(exc, sqlite3.IntegrityError):
@@ -309,7 +226,7 @@ class SqliteStore(SqlStore):
             self._counts.statements += 2  # BEGIN IMMEDIATE, and COMMIT or ROLLBACK
             self._counts.transactions += 1
             try:
-                yield _LoopConn(loop_db, self._counts)
+                yield LoopConn(loop_db, self._counts)
             except BaseException as exc:
                 _sync_rollback(loop_db)
                 if isinstance(exc, sqlite3.IntegrityError):
@@ -334,7 +251,7 @@ class SqliteStore(SqlStore):
                 db.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
+                if not is_busy(exc):
                     raise StoreError(f"SQLite: {exc}") from exc
                 if loop.time() >= deadline:
                     raise StoreError(f"SQLite: {exc} (after {self._busy_timeout_ms} ms)") from exc
@@ -388,7 +305,7 @@ class SqliteStore(SqlStore):
             return
         self._open_writer()
         try:
-            yield _LoopReadConn(loop_db, self)
+            yield LoopReadConn(loop_db, self._counts, self._read)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite: {exc}") from exc
 
