@@ -221,6 +221,10 @@ def _listening(settings: Any, port: int) -> None:
     # objects every 50,000 allocations and rarely promoting keeps the cycle collector for real
     # cycles (BENCHMARKS.md, "Garbage collection").
     gc.set_threshold(*GC_THRESHOLDS)
+    if settings.cpu_profile:
+        from opencode_api._profiling import WindowProfiler
+
+        WindowProfiler(settings.cpu_profile).start()
 
     url = public_url(settings.host, port)
     structlog.get_logger("opencode_api.server").info(

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     access_log: bool = False
     listen_backlog: int = 4096
+    # A file prefix: profile the server with cProfile, one window per SIGUSR1 (_profiling.py).
+    cpu_profile: str | None = None
     # Several worker processes (one core each) sharing the port; sessions are owned by
     # hash(session id) % WORKERS and requests reach their owner (actors/_worker_placement.py).
     workers: int = 1

@@ -97,3 +97,31 @@ async def test_driver_gate_bounds_the_sessions_running_at_once() -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert (running, peak) == (0, 3)
+
+
+def test_bench_profile_splits_the_servers_cpu_by_component() -> None:
+    command = [
+        sys.executable, "-m", "opencode_api.bench",
+        "--sessions", "20", "--tokens", "5", "--token-delay", "0", "--titles", "--profile",
+        "--json", "--no-progress",
+    ]  # fmt: skip
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["turns_ok"] == 20
+    assert report["server_tail_cpu_seconds"] is not None
+    assert report["server_cpu_ms_per_turn_all_in"] >= report["server_cpu_ms_per_turn"]
+    during = report["profile"]["turns_ms_per_turn"]
+    # The turns' CPU, split: our own packages, the HTTP stack and the store all show up, and the
+    # components add up to the CPU measured from /proc (GC is inside the other rows).
+    assert {"store", "llm client", "http routes and SSE", "aiohttp"} <= during.keys()
+    parts = sum(v for k, v in during.items() if not k.startswith("garbage collection"))
+    assert parts == pytest.approx(report["server_cpu_ms_per_turn"], rel=0.02)
+    assert "tail_ms_per_turn" in report["profile"]

@@ -40,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--abort-after", type=float, default=0.0, metavar="S",
         help="with --abort-test: abort S seconds into the stream (default 0: at the first text)",
     )  # fmt: skip
+    add(
+        "--titles", action="store_true",
+        help="the server titles new sessions as it does by default (AUTO_TITLE=true)",
+    )  # fmt: skip
+    add(
+        "--profile", action="store_true",
+        help="profile the server (cProfile): CPU per turn by component, turns and tail",
+    )  # fmt: skip
     add("--idle", type=int, default=0, metavar="N", help="also activate N idle sessions: RSS each")
     add("--turn-timeout", type=float, default=300.0, help="seconds before a turn counts as hung")
     add("--json", action="store_true", help="one JSON object on stdout instead of the table")

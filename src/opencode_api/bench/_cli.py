@@ -16,15 +16,16 @@ import resource
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from opencode_api.bench._arguments import build_parser
-from opencode_api.bench._driver import LoadConfig, LoadDriver, LoadResult, TurnResult
+from opencode_api.bench._driver import LoadConfig, LoadDriver, LoadResult
 from opencode_api.bench._processes import Child, ProcessStats, free_port, spawn, wait_healthy
+from opencode_api.bench._profile import budget, render, take_window
+from opencode_api.bench._progress import Progress
 from opencode_api.bench._report import ServerFigures, plot, print_table, summarize
 
 _IDLE_CONCURRENCY = 200
@@ -77,56 +78,30 @@ def _database_kind(args: argparse.Namespace) -> str:
     return url.split(":", 1)[0]
 
 
-class _Progress:
-    """A tqdm bar on stderr (or nothing, also without the ``bench`` extra's tqdm installed);
-    ``update`` is the driver's per-turn callback."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._bar: Any = None
-
-    def start(self, total: int, label: str) -> Callable[[TurnResult], None]:
-        self.close()
-        if self.enabled:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                return self.update
-            self._bar = tqdm(total=total, desc=label, unit="turn", file=sys.stderr, leave=False)
-        return self.update
-
-    def update(self, turn: TurnResult) -> None:
-        if self._bar is not None:
-            self._bar.update(1)
-            if not turn.ok:
-                self._bar.set_postfix_str(f"last error: {turn.error}", refresh=False)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-
 class _Bench:
     def __init__(self, args: argparse.Namespace, log_dir: Path) -> None:
         self.args = args
         self.log_dir = log_dir
-        self.progress = _Progress(not args.no_progress)
+        self.progress = Progress(not args.no_progress)
         self.fake_url: str | None = None
         self.fake: Child | None = None
         self.results: dict[str, LoadResult] = {}
+        self.profile_prefix = str(log_dir / "server-profile")
+        self.profile: dict[str, dict[str, float]] | None = None
 
     def server_env(self, port: int) -> dict[str, str]:
         args = self.args
         env = {
             "HOST": "127.0.0.1",
             "PORT": str(port),
-            "AUTO_TITLE": "false",
+            "AUTO_TITLE": "true" if args.titles else "false",
             "LLM_FAST_PATH": "auto" if args.llm_path == "fast" else "off",
             "LOG_LEVEL": "WARNING",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
             "DATABASE_URL": args.database_url or f"sqlite:///{self.log_dir / 'bench.db'}",
         }
+        if args.profile:
+            env["CPU_PROFILE"] = self.profile_prefix
         if args.model:
             env["DEFAULT_MODEL"] = args.model
         else:
@@ -182,6 +157,8 @@ class _Bench:
         marks: dict[str, float] = {}
 
         def created() -> None:
+            if self.args.profile and label == "server" and stats is not None:
+                os.kill(stats.pid, signal.SIGUSR1)  # window 0: start-up, warm-up, creation
             marks["client"] = _cpu_self()
             if self.fake is not None:
                 marks["provider"] = self.fake.stats.cpu_seconds()
@@ -204,13 +181,24 @@ class _Bench:
         if stats is not None and "server" in marks:
             stats.rss()
             cpu_seconds = stats.cpu_seconds() - marks["server"]
+            profiling = self.args.profile and label == "server"
+            if profiling:
+                turns_window = await take_window(stats.pid, self.profile_prefix, 1)
+            tail_cpu = await stats.quiet()
             figures = ServerFigures(
                 rss_before=rss_before,
                 peak_rss=stats.peak_rss,
                 high_water_mark=stats.high_water_mark(),
                 cpu_seconds=cpu_seconds,
-                tail_cpu_seconds=await stats.quiet(),
+                tail_cpu_seconds=tail_cpu,
             )
+            if profiling:
+                tail_window = await take_window(stats.pid, self.profile_prefix, 2)
+                ok = sum(1 for turn in result.turns if turn.ok)
+                self.profile = {
+                    "turns_ms_per_turn": budget(turns_window, cpu_seconds, ok),
+                    "tail_ms_per_turn": budget(tail_window, tail_cpu, ok),
+                }
         other = {"client": _cpu_self() - marks.get("client", _cpu_self())}
         if self.fake is not None and "provider" in marks:
             other["provider"] = self.fake.stats.cpu_seconds() - marks["provider"]
@@ -250,6 +238,8 @@ class _Bench:
                 )
                 if args.abort_test:
                     summary["abort"] = await self.abort_phase(driver, stats, config, kind)
+                if kind == "server" and self.profile is not None:
+                    summary["profile"] = self.profile
                 if args.idle and kind == "server":
                     summary["idle"] = await self.idle_phase(driver, stats)
         finally:
@@ -385,6 +375,10 @@ async def run(args: argparse.Namespace) -> int:
         print(json.dumps(report), flush=True)
     else:
         print_table(report)
+        if "profile" in report:
+            profile = report["profile"]
+            print("\nserver CPU per turn by component (ms; cProfile shares of /proc CPU):")
+            print(render(profile["turns_ms_per_turn"], profile["tail_ms_per_turn"]))
     failed = report["turns_failed"] + (report.get("baseline") or {}).get("turns_failed", 0)
     return 0 if failed == 0 else 1
 
