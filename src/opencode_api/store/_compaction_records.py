@@ -35,7 +35,7 @@ class CompactionRecords(RowMapping):
         )
 
     async def set_compaction_state(self, state: CompactionState) -> None:
-        async with self._write() as conn:
+        async with self._single_write() as conn:
             await conn.execute(
                 "INSERT INTO compaction (session_id, status, compaction_count, "
                 "last_compacted_at, last_error) VALUES (?, ?, ?, ?, ?) "

@@ -33,7 +33,7 @@ class TurnOwnership(SqlDialect):
         return self.owner_id if status in ("queued", "running") else None
 
     async def claim_turns(self, owner: Owner) -> None:
-        async with self._write() as conn:
+        async with self._single_write() as conn:
             await conn.execute(
                 "INSERT INTO turn_owners (id, host, pid, heartbeat_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
@@ -66,7 +66,7 @@ class TurnOwnership(SqlDialect):
         if not owner_ids:
             return
         marks = ", ".join("?" for _ in owner_ids)
-        async with self._write() as conn:
+        async with self._single_write() as conn:
             await conn.execute(f"DELETE FROM turn_owners WHERE id IN ({marks})", *owner_ids)
 
     async def mark_interrupted(self, *, live_since: datetime | None = None) -> int:

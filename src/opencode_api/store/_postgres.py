@@ -17,6 +17,7 @@ from opencode_api.store._errors import (
     StoreValueError,
 )
 from opencode_api.store._migrations import load_migrations
+from opencode_api.store._pg_turn import PostgresTurnWrites
 from opencode_api.store._rows import Conn, Row, StatementCount
 from opencode_api.store._sql import SqlStore
 
@@ -83,7 +84,7 @@ class _PgConn:
         return row
 
 
-class PostgresStore(SqlStore):
+class PostgresStore(PostgresTurnWrites, SqlStore):
     """Same schema as SQLite in the Postgres dialect (timestamptz, jsonb). Every multi-statement
     write is one transaction; works through a transaction-mode pooler (Supabase's Supavisor on
     port 6543, PgBouncer) with ``statement_cache_size=0``."""
@@ -205,8 +206,26 @@ class PostgresStore(SqlStore):
         except _driver_errors() as exc:
             raise StoreError(f"PostgreSQL: {exc!r}") from exc
 
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[Conn]:
+        # One statement in autocommit: atomic by itself, no BEGIN/COMMIT round trips.
+        import asyncpg
+
+        try:
+            async with self._open_pool().acquire() as conn:
+                yield _PgConn(conn, self._counts)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise StoreConflict(f"PostgreSQL: {exc}") from exc
+        except asyncpg.DataError as exc:
+            raise StoreValueError(f"PostgreSQL: {exc}") from exc
+        except _driver_errors() as exc:
+            raise StoreError(f"PostgreSQL: {exc!r}") from exc
+
     def _write(self) -> AbstractAsyncContextManager[Conn]:
         return self._transaction()
+
+    def _single_write(self) -> AbstractAsyncContextManager[Conn]:
+        return self._statement()
 
     def _read(self) -> AbstractAsyncContextManager[Conn]:
         # Repeatable read: a page and its total_count come from one snapshot.

@@ -10,7 +10,7 @@ class QuestionRecords(RowMapping):
     """Mixin of ``SqlStore``."""
 
     async def create_question(self, question: Question) -> Question:
-        async with self._write() as conn:
+        async with self._single_write() as conn:
             row = await conn.fetchrow(
                 "INSERT INTO questions (id, session_id, message_id, tool_call_id, questions, "
                 "created_at, status, answers, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
@@ -57,7 +57,7 @@ class QuestionRecords(RowMapping):
     async def resolve_question(
         self, question_id: str, status: QuestionStatus, answers: list[list[str]] | None = None
     ) -> bool:
-        async with self._write() as conn:
+        async with self._single_write() as conn:
             changed: int = await conn.execute(
                 "UPDATE questions SET status = ?, answers = ? WHERE id = ? AND status = 'pending'",
                 status,

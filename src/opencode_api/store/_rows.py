@@ -112,6 +112,11 @@ class SqlDialect(ABC):
     def _write(self) -> AbstractAsyncContextManager[Conn]:
         """A connection inside a write transaction: committed on exit, rolled back on error."""
 
+    def _single_write(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection for a write of one statement: ``_write()`` unless the dialect can run
+        it without a transaction around it (PostgreSQL: one statement is atomic by itself)."""
+        return self._write()
+
     @abstractmethod
     def _read(self) -> AbstractAsyncContextManager[Conn]:
         """A connection inside a read-only transaction (one snapshot for several queries)."""

@@ -88,7 +88,7 @@ class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, Turn
 
     # -- sessions ------------------------------------------------------------------------------
     async def create_session(self, session: Session) -> Session:
-        async with self._write() as conn:
+        async with self._single_write() as conn:
             await conn.execute(
                 f"INSERT INTO sessions ({SESSION_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -154,7 +154,7 @@ class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, Turn
         if user_id is not None:
             sql += " AND user_id = ?"
             args.append(user_id)
-        async with self._write() as conn:
+        async with self._single_write() as conn:
             row = await conn.fetchrow(sql + f" RETURNING {SESSION_COLUMNS}", *args)
         return None if row is None else self._session(row)
 
@@ -164,7 +164,7 @@ class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, Turn
         if user_id is not None:
             sql += " AND user_id = ?"
             args.append(user_id)
-        async with self._write() as conn:
+        async with self._single_write() as conn:
             return await conn.execute(sql, *args) > 0
 
     # -- messages ------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, Turn
     async def set_message_status(
         self, message_id: str, status: MessageStatus, *, error: dict[str, object] | None = None
     ) -> None:
-        async with self._write() as conn:
+        async with self._single_write() as conn:
             if error is None:
                 await conn.execute(
                     "UPDATE messages SET status = ? WHERE id = ?", status, message_id
@@ -253,7 +253,7 @@ class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, Turn
         return [] if row is None else [Todo.model_validate(t) for t in load_json(row["todos"])]
 
     async def set_todos(self, session_id: str, todos: Sequence[Todo]) -> None:
-        async with self._write() as conn:
+        async with self._single_write() as conn:
             await conn.execute(
                 "INSERT INTO todos (session_id, todos) VALUES (?, ?) "
                 "ON CONFLICT (session_id) DO UPDATE SET todos = excluded.todos",
