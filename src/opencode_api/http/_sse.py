@@ -14,10 +14,10 @@ subscriptions open and RSS 120 MB higher. ``_ConnectionWatch`` hears the close f
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar, cast
 
+import orjson
 import structlog
 from aiohttp import web
 
@@ -54,7 +54,13 @@ def frame(data: str, *, event: str | None = None, event_id: int | str | None = N
 def json_frame(
     payload: dict[str, Any], *, event: str | None = None, event_id: int | str | None = None
 ) -> bytes:
-    return frame(json.dumps(payload, separators=(",", ":")), event=event, event_id=event_id)
+    """``frame`` of ``payload`` as compact JSON (one line: JSON escapes newlines in strings)."""
+    head = b""
+    if event_id is not None:
+        head = f"id: {event_id}\n".encode()
+    if event is not None:
+        head += f"event: {event}\n".encode()
+    return head + b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 DONE_FRAME = frame("[DONE]")

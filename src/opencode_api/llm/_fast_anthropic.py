@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 
 from opencode_api.llm import _token_count
 from opencode_api.llm._errors import ProviderUnavailableError
@@ -229,7 +230,7 @@ async def parse_events(
     done = False
     async for payloads in sse_data_blocks(content, watchdog):
         for data in payloads:
-            event = json.loads(data)
+            event = orjson.loads(data)
             kind = event.get("type")
             if kind == "content_block_delta":
                 delta = event["delta"]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 
 from opencode_api.llm._errors import ProviderUnavailableError
 from opencode_api.llm._protocol import LLMRequest, StreamEvent
@@ -94,7 +94,7 @@ async def parse_events(
             if data == b"[DONE]":
                 done = True
                 break
-            chunk = json.loads(data)
+            chunk = orjson.loads(data)
             if "error" in chunk:
                 for event in batch.take():
                     yield event
