@@ -733,3 +733,112 @@ async def test_concurrent_writes_one_conflicting(make_store: MakeStore) -> None:
             assert [m.id for m in page.messages] == [message.id]  # not the broken one
     finally:
         await reopened.close()
+
+
+# -- a turn's writes under concurrency and failure -------------------------------------------------
+async def one_turn(store: Store, session_id: str, steps: int) -> None:
+    """A turn's writes as the session actor makes them: user message, reply, one save per step."""
+    user = Message(id=uid("msg"), session_id=session_id, role="user", content="q", status="queued")
+    await store.append_message(user)
+    reply = Message(
+        id=uid("msg"),
+        session_id=session_id,
+        role="assistant",
+        provider_id="p",
+        model_id="m",
+        parent_id=user.id,
+        status="running",
+        usage=Usage(),
+    )
+    await store.start_reply(user.id, reply)
+    for step in range(1, steps + 1):
+        final = step == steps
+        parts = [
+            Part(id=uid("prt"), message_id=reply.id, session_id=session_id, type=kind)
+            for kind in ("step_start", "text", "step_finish")
+        ]
+        reply = reply.model_copy(
+            update={"cost": reply.cost + 0.5, **({"status": "completed"} if final else {})}
+        )
+        await store.save_step(
+            StepRecord(
+                message=reply,
+                parts=parts,
+                usage_delta=Usage(input_tokens=10, output_tokens=1),
+                cost_delta=0.5,
+            )
+        )
+
+
+async def test_concurrent_turns_of_one_user_keep_exact_counters(store: Store) -> None:
+    a, b = await new_session(store, "u1"), await new_session(store, "u1")
+    turns = [(s, steps) for s in (a, b) for steps in (1, 2, 3, 1, 2)]
+    await asyncio.gather(*(one_turn(store, s.id, steps) for s, steps in turns))
+    for s in (a, b):
+        got = await store.get_session(s.id, user_id="u1")
+        assert got is not None
+        # 5 turns: 10 messages, 9 steps of 10 input / 1 output token and 0.5 each.
+        assert got.message_count == 10
+        assert (got.total_input_tokens, got.total_output_tokens) == (90, 9)
+        assert got.total_cost == pytest.approx(4.5)
+        cost = await store.get_session_cost(s.id)
+        assert cost is not None and len(cost.by_model) == 1
+        assert (cost.by_model[0].messages, cost.by_model[0].input_tokens) == (5, 90)
+        page = await store.list_messages(s.id)
+        assert page is not None and page.total_count == 10
+        assert sum(len(m.parts) for m in page.messages) == 27
+
+
+async def test_a_connection_lost_mid_write_leaves_nothing_half_written(
+    store: Store, request: pytest.FixtureRequest
+) -> None:
+    """PostgreSQL: the step's statement waits on a row lock held elsewhere (so it has begun and
+    cannot finish), then its server process is terminated: nothing of the step is stored."""
+    if "postgres" not in request.node.callspec.id:
+        pytest.skip("terminating one connection's server process is a PostgreSQL test")
+    import asyncpg
+
+    url: str = request.getfixturevalue("postgres_database_url")
+    s = await new_session(store, "u1")
+    await one_turn(store, s.id, 1)
+    reply = Message(
+        id=uid("msg"), session_id=s.id, role="assistant", model_id="m", status="running"
+    )
+    await store.start_reply((await store.list_messages(s.id)).messages[0].id, reply)  # type: ignore[union-attr]
+    before = await store.get_session(s.id)
+    step = StepRecord(
+        message=reply.model_copy(update={"status": "completed", "cost": 1.0}),
+        parts=[Part(id=uid("prt"), message_id=reply.id, session_id=s.id, type="text")],
+        usage_delta=Usage(input_tokens=7),
+        cost_delta=1.0,
+    )
+    killer = await asyncpg.connect(url)
+    try:
+        locker = killer.transaction()
+        await locker.start()
+        await killer.execute("SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", s.id)
+        write = asyncio.create_task(store.save_step(step))
+        blocked: int | None = None
+        while blocked is None and not write.done():  # until the write waits on our lock
+            blocked = await killer.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+        assert blocked is not None
+        assert await killer.fetchval("SELECT pg_terminate_backend($1)", blocked)
+        with pytest.raises(StoreError):
+            await write
+        await locker.rollback()
+    finally:
+        await killer.close()
+    # The step that was waiting stored nothing: counters, the reply and its parts as before.
+    assert await store.get_session(s.id) == before
+    stored = await store.get_message(reply.id)
+    assert stored is not None and stored.status == "running" and stored.parts == []
+    cost = await store.get_session_cost(s.id)
+    assert cost is not None and cost.input_tokens == 10 and cost.by_model[0].messages == 1
+    # The store still works afterwards (the pool replaced the dead connection): the same step.
+    await store.save_step(step)
+    again = await store.get_session(s.id)
+    assert again is not None and again.total_input_tokens == 17
+    assert again.message_count == 3
