@@ -14,6 +14,7 @@ from opencode_api.store import (
     Message,
     Owner,
     Part,
+    PostgresStore,
     Question,
     QuestionItem,
     QuestionOption,
@@ -789,16 +790,23 @@ async def test_concurrent_turns_of_one_user_keep_exact_counters(store: Store) ->
         assert sum(len(m.parts) for m in page.messages) == 27
 
 
+@pytest.mark.postgres
 async def test_a_connection_lost_mid_write_leaves_nothing_half_written(
-    store: Store, request: pytest.FixtureRequest
+    postgres_database_url: str,
 ) -> None:
     """PostgreSQL: the step's statement waits on a row lock held elsewhere (so it has begun and
     cannot finish), then its server process is terminated: nothing of the step is stored."""
-    if "postgres" not in request.node.callspec.id:
-        pytest.skip("terminating one connection's server process is a PostgreSQL test")
+    store = PostgresStore(postgres_database_url, max_size=20)
+    await store.open()
+    try:
+        await _lost_connection_mid_write(store, postgres_database_url)
+    finally:
+        await store.close()
+
+
+async def _lost_connection_mid_write(store: Store, url: str) -> None:
     import asyncpg
 
-    url: str = request.getfixturevalue("postgres_database_url")
     s = await new_session(store, "u1")
     await one_turn(store, s.id, 1)
     reply = Message(

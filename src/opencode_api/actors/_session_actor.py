@@ -19,7 +19,7 @@ from opencode_api.actors._compaction import compact, needs_compaction
 from opencode_api.actors._context import build_context
 from opencode_api.actors._deferred import Write
 from opencode_api.actors._deps import SessionDeps, TurnSummary
-from opencode_api.actors._errors import InvalidRequestError, SessionError, client_error, log_failure
+from opencode_api.actors._errors import SessionError, client_error, log_failure
 from opencode_api.actors._events import (
     Done,
     ErrorEvent,
@@ -35,7 +35,7 @@ from opencode_api.actors._messages import (
     RunTurn,
 )
 from opencode_api.actors._questions import QuestionDesk, SessionToolContext
-from opencode_api.actors._titles import BackgroundTitle, make_title
+from opencode_api.actors._titles import BackgroundTitle, first_user_text, make_title
 from opencode_api.actors._turn import Turn
 from opencode_api.llm import LLMError, resolve_model
 from opencode_api.runtime import Actor
@@ -354,15 +354,8 @@ class SessionActor(Actor):
     # -- titles ----------------------------------------------------------------------------
 
     async def _generate_title(self, text: str | None, model: str | None) -> str:
-        if not text:
-            history = await self._load_history()
-            text = next((m.content for m in history if m.role == "user" and m.content), None)
-        if not text:
-            raise InvalidRequestError(
-                "the session has no message to make a title from", field="message"
-            )
-        settings = self.deps.settings
-        model = model or settings.title_model or self._session_model()
+        text = text or first_user_text(await self._load_history())
+        model = model or self.deps.settings.title_model or self._session_model()
         title = await make_title(self.deps.llm, text, model)
         updated = await self.deps.store.update_session(self.session.id, title=title)
         if updated is not None:

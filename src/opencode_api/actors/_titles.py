@@ -8,11 +8,13 @@ A turn queued behind it, or sent after it began, never waits for it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
+from opencode_api.actors._errors import InvalidRequestError
 from opencode_api.llm import LLMClient, LLMRequest
+from opencode_api.store import Message
 
 log = structlog.get_logger("opencode_api.session")
 
@@ -36,6 +38,16 @@ async def make_title(llm: LLMClient, text: str, model: str) -> str:
         )
     )
     return clean_title(reply) or clean_title(text) or "New session"
+
+
+def first_user_text(history: Sequence[Message]) -> str:
+    """What to title a session from when no text is given: its first user message."""
+    text = next((m.content for m in history if m.role == "user" and m.content), None)
+    if not text:
+        raise InvalidRequestError(
+            "the session has no message to make a title from", field="message"
+        )
+    return text
 
 
 def clean_title(text: str) -> str:
