@@ -26,7 +26,7 @@ WRAPPER = """
 import atexit, json, os, runpy, sys
 
 def report():
-    heavy = ("litellm", "openai", "tiktoken")
+    heavy = ("litellm", "openai", "tiktoken", "ray")
     names = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
     with open(os.environ["STARTUP_TEST_REPORT"], "w") as out:
         json.dump(names, out)
@@ -105,6 +105,7 @@ async def test_serve_without_litellm(fast_path: str, imports_litellm: bool, tmp_
         assert code == 0, b"".join(logs).decode(errors="replace")[-3000:]
     imported = json.loads(report.read_text())
     assert ("litellm" in imported) is imports_litellm, imported
+    assert "ray" not in imported  # only --ray imports Ray
     if not imports_litellm:
         assert imported == [], imported
     assert len(fake.requests) == 3 and not fake.requests[1].get("stream")

@@ -97,10 +97,28 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="worker processes sharing the port, one core each (WORKERS, default 1)",
     )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="shard sessions over Ray actors: a cluster's address, 'auto' for the local one, "
+        "none for RAY_ADDRESS (needs PostgreSQL and the ray extra)",
+    )
+    parser.add_argument("--shards", type=int, default=None, help="Ray shards (SHARDS, default 16)")
+    parser.add_argument(
+        "--shard-namespace", default=None, help="Ray namespace of the shards (SHARD_NAMESPACE)"
+    )
 
 
 def serve(
-    host: str | None, port: int | None, *, reload: bool = False, workers: int | None = None
+    host: str | None,
+    port: int | None,
+    *,
+    reload: bool = False,
+    workers: int | None = None,
+    ray: dict[str, Any] | None = None,
 ) -> int:
     """Run the server until SIGTERM/SIGINT; returns the exit status (0 after a clean drain)."""
     # (LiteLLM's price map is never fetched: opencode_api/__init__.py sees to it.)
@@ -109,6 +127,17 @@ def serve(
     from opencode_api.settings import Settings
 
     settings = Settings()
+    if ray:
+        settings = settings.model_copy(update=ray)
+    if settings.ray_address is not None:
+        if settings.resolved_database_url().startswith("sqlite"):
+            print(
+                "opencode-api: --ray needs PostgreSQL (DATABASE_URL=postgresql://...): shards "
+                "on other nodes cannot share a SQLite file",
+                file=sys.stderr,
+            )
+            return 2
+        workers = 1  # one front end per process; the shards carry the sessions
     count = workers if workers is not None else settings.workers
     if count > 1 and settings.worker_socket_dir is None:
         return _run_workers(host, port, count)
@@ -348,7 +377,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command in (None, "serve"):
-        return serve(args.host, args.port, reload=args.reload, workers=args.workers)
+        ray = {
+            key: value
+            for key, value in (
+                ("ray_address", args.ray),
+                ("shards", args.shards),
+                ("shard_namespace", args.shard_namespace),
+            )
+            if value is not None
+        }
+        return serve(args.host, args.port, reload=args.reload, workers=args.workers, ray=ray)
     if args.command == "bench":
         from opencode_api.bench import main as bench_main
 

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     workers: int = 1
     worker_index: int = 0
     worker_socket_dir: str | None = None
+    # Sessions sharded over named Ray actors (``serve --ray``): the cluster's address ("auto"
+    # for a local one), how many shards and in which namespace (the same on every front end).
+    ray_address: str | None = None
+    shards: int = Field(default=16, ge=1)
+    shard_namespace: str = "opencode-api"
     cors_origins: CsvList = Field(default_factory=list)
     client_max_size: int = 4 * 1024 * 1024
     shutdown_grace: float = 10.0

@@ -27,6 +27,7 @@ from opencode_api.actors._placement import Peer, Placement
 from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._runtime import Runtime
 from opencode_api.actors._session_actor import SessionActor
+from opencode_api.actors._sharded import ShardedRuntime, ShardsUnavailable, open_runtime
 from opencode_api.actors._turn_request import BusyPolicy, TurnRequest
 from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.actors._worker_placement import socket_path
@@ -55,6 +56,8 @@ __all__ = [
     "SessionBusyError",
     "SessionDeps",
     "SessionError",
+    "ShardedRuntime",
+    "ShardsUnavailable",
     "StepFinish",
     "StepStart",
     "StreamEvent",
@@ -65,5 +68,6 @@ __all__ = [
     "TurnRequest",
     "TurnStream",
     "TurnSummary",
+    "open_runtime",
     "socket_path",
 ]

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from opencode_api.actors import Runtime
+from opencode_api.actors import Runtime, open_runtime
 from opencode_api.http import _catalogue_routes, _service_routes, _session_routes, _stream_routes
 from opencode_api.http._auth import Authenticator, auth_middleware
 from opencode_api.http._cors import cors_middleware
@@ -66,7 +66,7 @@ def create_app(
     """The aiohttp application of the API.
 
     With ``runtime`` the app uses it and leaves closing it to the caller; otherwise the app opens
-    ``Runtime.open(settings)`` on start-up and closes it on shutdown, after letting running turns
+    ``open_runtime(settings)`` on start-up and closes it on shutdown, after letting running turns
     finish within ``SHUTDOWN_GRACE`` (the rest are aborted and their streams end with ``done``).
     """
     settings = settings if settings is not None else (runtime.settings if runtime else Settings())
@@ -102,7 +102,7 @@ def create_app(
             metrics.attach(runtime)
             yield
             return
-        async with Runtime.open(settings) as opened:
+        async with open_runtime(settings) as opened:
             app[RUNTIME] = opened
             metrics.attach(opened)
             log.info("runtime started", database=_redact(settings.resolved_database_url()))

@@ -1,0 +1,285 @@
+"""``ShardedRuntime``: the ``Runtime`` of a front end whose sessions live in Ray shards.
+
+``serve --ray``: sessions hash (crc32 of the id) to a fixed set of named, detached Ray actors
+(``ShardHost``, restarted by Ray without limit), so one activation per session holds cluster-wide.
+A front end keeps no session state: what a session's actor must do (turns, aborts, answers,
+compaction, titles, deletion, re-attaching) goes to its shard, and events come back in batches;
+what only reads or writes records (create, list, history, cost) is served from the shared
+PostgreSQL store here. Every shard's bus is pumped into this front end's bus (``GET /event``),
+which also tells it which sessions are busy. Ray is imported only here and only under ``--ray``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Literal, TypeVar
+
+import structlog
+
+from opencode_api.actors._compaction import CompactionStatus
+from opencode_api.actors._events import BusEvent
+from opencode_api.actors._remote_subscription import RemoteSubscription, shard_lost, unwrap
+from opencode_api.actors._runtime import Runtime
+from opencode_api.actors._shard import ShardHost
+from opencode_api.actors._turn_request import TurnRequest
+from opencode_api.actors._turn_stream import TurnStream
+from opencode_api.errors import OpenCodeError
+from opencode_api.runtime import Subscription
+from opencode_api.settings import Settings
+
+log = structlog.get_logger("opencode_api.shards")
+
+T = TypeVar("T")
+
+
+class ShardsUnavailable(OpenCodeError):
+    """The Ray cluster could not be reached or a shard could not be created."""
+
+
+def connect_shards(settings: Settings) -> list[Any]:
+    """Join the Ray cluster (unless this process already did) and get or create the shards."""
+    import ray
+
+    if not ray.is_initialized():
+        address = settings.ray_address or None  # "": Ray's own RAY_ADDRESS, or a local cluster
+        ray.init(
+            address=address,
+            namespace=settings.shard_namespace,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    # A shard's settings are the front end's (nodes need no configuration of their own); it
+    # hosts its sessions itself.
+    shard_settings = settings.model_copy(update={"ray_address": None, "workers": 1})
+    shard_class = ray.remote(ShardHost)
+    return [
+        shard_class.options(  # type: ignore[attr-defined]
+            name=f"shard-{index}",
+            namespace=settings.shard_namespace,
+            lifetime="detached",
+            get_if_exists=True,
+            max_restarts=-1,
+            max_task_retries=0,
+            max_concurrency=100_000,
+            num_cpus=0,
+        ).remote(shard_settings)
+        for index in range(settings.shards)
+    ]
+
+
+class ShardedRuntime(Runtime):
+    """See the module docstring. Built by ``open_runtime`` when ``RAY_ADDRESS``/``--ray`` is set."""
+
+    _shards: list[Any]
+
+    async def start(self) -> None:
+        if self.settings.resolved_database_url().startswith("sqlite"):
+            raise ShardsUnavailable(
+                "--ray needs PostgreSQL (DATABASE_URL=postgresql://...): shards on other nodes "
+                "cannot share a SQLite file"
+            )
+        await super().start()
+        try:
+            self._shards = await asyncio.to_thread(connect_shards, self.settings)
+            await asyncio.gather(*(shard.ready.remote() for shard in self._shards))
+        except Exception as exc:
+            await super().close(0.0)
+            raise ShardsUnavailable(f"the Ray shards are not reachable: {exc}") from exc
+        self._remote_status: dict[str, Literal["idle", "busy"]] = {}
+        self._pumps = [
+            asyncio.create_task(self._pump_bus(shard), name=f"shard-bus-{index}")
+            for index, shard in enumerate(self._shards)
+        ]
+
+    async def close(self, grace: float | None = None) -> None:
+        for task in getattr(self, "_pumps", []):
+            task.cancel()
+        for task in getattr(self, "_pumps", []):
+            with contextlib.suppress(BaseException):
+                await task
+        await super().close(grace)
+
+    def _shard(self, session_id: str) -> Any:
+        return self._shards[zlib.crc32(session_id.encode()) % len(self._shards)]
+
+    async def _command(self, session_id: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        shard = self._shard(session_id)
+        return await self._while_restarting(lambda: _call(shard, name, args, kwargs))
+
+    async def _while_restarting(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt()``, again while the shard is being restarted by Ray (after its process or
+        node died), for up to ``CONTROL_TIMEOUT`` seconds."""
+        import ray.exceptions
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.control_timeout
+        delay = 0.05
+        while True:
+            try:
+                return await attempt()
+            except ray.exceptions.ActorUnavailableError as exc:
+                if loop.time() + delay > deadline:
+                    raise ShardsUnavailable(f"the session's shard is not back: {exc}") from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    # -- the bus of every shard, and the busy state it tells ---------------------------------
+
+    async def _pump_bus(self, shard: Any) -> None:
+        delay = 0.1
+        while True:
+            subscription = RemoteSubscription(shard.bus.remote())
+            try:
+                while True:
+                    batch = await subscription.next_batch()
+                    delay = 0.1
+                    for event in batch:
+                        self._note_status(event)
+                        self.bus.publish(event)
+            except asyncio.CancelledError:
+                subscription.close()
+                raise
+            except Exception as exc:
+                subscription.close()
+                if not shard_lost(exc):
+                    log.warning("shard bus failed, resubscribing", error=str(exc))
+                await asyncio.sleep(delay)  # the shard restarts: ask again
+                delay = min(delay * 2, 2.0)
+
+    def _note_status(self, event: BusEvent) -> None:
+        if event.type == "session.status" and event.session_id is not None:
+            status = event.properties.get("status")
+            if status == "busy":
+                self._remote_status[event.session_id] = "busy"
+            else:
+                self._remote_status.pop(event.session_id, None)
+
+    def status(self, session_id: str) -> Literal["idle", "busy"]:
+        return self._remote_status.get(session_id, "idle")
+
+    # -- what a session's actor does: in its shard ------------------------------------------
+
+    def send_request(self, request: TurnRequest) -> TurnStream:
+        shard = self._shard(request.session_id)
+        turn: dict[str, str] = {}
+
+        async def start() -> tuple[str, Any]:
+            generator = shard.turn.remote(request)
+            subscription = RemoteSubscription(generator)
+            try:
+                return str(await subscription.next_batch()), generator
+            except StopAsyncIteration:
+                raise ShardsUnavailable("the shard ended the turn before it started") from None
+            except BaseException:
+                subscription.close()
+                raise
+
+        async def enqueue() -> tuple[str, Subscription[Any]]:
+            turn_id, generator = await self._while_restarting(start)
+            turn["id"] = turn_id
+            remote = RemoteSubscription(generator, turn=(request.session_id, turn_id))
+            return turn_id, remote  # type: ignore[return-value]
+
+        async def resubscribe(after: int | None) -> Subscription[Any]:
+            generator = shard.events.remote(request.session_id, request.user_id, after)
+            remote = RemoteSubscription(generator, turn=(request.session_id, turn["id"]))
+            await remote.next_batch()  # the empty first batch: subscribed
+            return remote  # type: ignore[return-value]
+
+        return TurnStream(enqueue, resubscribe)
+
+    @asynccontextmanager
+    async def subscribe(
+        self, session_id: str, *, user_id: str | None = None, after: int | None = None
+    ) -> AsyncIterator[Subscription[Any]]:
+        shard = self._shard(session_id)
+
+        async def attach() -> RemoteSubscription:
+            remote = RemoteSubscription(shard.events.remote(session_id, user_id, after))
+            try:
+                await remote.next_batch()  # not found, forbidden: raised here, before any frame
+            except BaseException:
+                remote.close()
+                raise
+            return remote
+
+        remote = await self._while_restarting(attach)
+        try:
+            yield remote  # type: ignore[misc]
+        finally:
+            remote.close()
+
+    async def abort(self, session_id: str, *, user_id: str | None = None) -> bool:
+        return bool(await self._command(session_id, "abort", session_id, user_id=user_id))
+
+    async def delete_session(self, session_id: str, *, user_id: str | None = None) -> None:
+        await self._command(session_id, "delete_session", session_id, user_id=user_id)
+
+    async def compact(
+        self, session_id: str, *, user_id: str | None = None, model_id: str | None = None
+    ) -> CompactionStatus:
+        status: CompactionStatus = await self._command(
+            session_id, "compact", session_id, user_id=user_id, model_id=model_id
+        )
+        return status
+
+    async def generate_title(
+        self,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        message: str | None = None,
+        model_id: str | None = None,
+    ) -> str:
+        return str(
+            await self._command(
+                session_id,
+                "generate_title",
+                session_id,
+                user_id=user_id,
+                message=message,
+                model_id=model_id,
+            )
+        )
+
+    async def reply_question(
+        self, question_id: str, answers: Sequence[Sequence[str]], *, user_id: str | None = None
+    ) -> None:
+        session_id = await self._question_session(question_id, user_id)
+        answer = [list(a) for a in answers]
+        await self._command(session_id, "reply_question", question_id, answer, user_id=user_id)
+
+    async def reject_question(self, question_id: str, *, user_id: str | None = None) -> None:
+        session_id = await self._question_session(question_id, user_id)
+        await self._command(session_id, "reject_question", question_id, user_id=user_id)
+
+    async def _question_session(self, question_id: str, user_id: str | None) -> str:
+        from opencode_api.actors._errors import NotFoundError
+
+        question = await self.store.get_question(question_id, user_id=user_id)
+        if question is None or question.status != "pending":
+            raise NotFoundError("question", question_id)
+        return question.session_id
+
+
+async def _call(shard: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        return await shard.command.remote(name, args, kwargs)
+    except Exception as exc:
+        raise unwrap(exc) from None
+
+
+def runtime_class(settings: Settings) -> type[Runtime]:
+    """``ShardedRuntime`` under ``--ray``, else ``Runtime``."""
+    return ShardedRuntime if settings.ray_address is not None else Runtime
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """``Runtime.open`` for the runtime ``settings`` ask for (sharded over Ray, or local)."""
+    async with runtime_class(settings).open(settings) as runtime:
+        yield runtime
