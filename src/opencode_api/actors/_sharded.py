@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import threading
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -83,8 +85,12 @@ class ShardedRuntime(Runtime):
                 "cannot share a SQLite file"
             )
         await super().start()
+        # Joining Ray installs its own handlers for SIGTERM/SIGINT (they abort the process):
+        # ours (a graceful drain) are put back afterwards.
+        handlers = _signal_handlers()
         try:
             self._shards = await asyncio.to_thread(connect_shards, self.settings)
+            _restore(handlers)
             await asyncio.gather(*(shard.ready.remote() for shard in self._shards))
         except Exception as exc:
             await super().close(0.0)
@@ -264,6 +270,18 @@ class ShardedRuntime(Runtime):
         if question is None or question.status != "pending":
             raise NotFoundError("question", question_id)
         return question.session_id
+
+
+def _signal_handlers() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    for sig, handler in handlers.items():
+        if handler is not None:
+            signal.signal(sig, handler)
 
 
 async def _call(shard: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
