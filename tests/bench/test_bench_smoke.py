@@ -54,6 +54,8 @@ def test_bench_json_against_a_real_server() -> None:
     assert report["turns_ok"] == 5
     assert report["turns_failed"] == 0
     assert report["errors"] == {}
+    # Read from the server's /metrics: a SQLite turn is a dozen or so statements, well above 1.
+    assert 5 < report["store_statements_per_turn"] < 40
     abort = report["abort"]  # sessions 0, 2 and 4 of 5 (their replies may finish first)
     assert (abort["busy_sessions"], abort["aborts_requested"]) == (5, 3)
     assert abort["aborted"] + abort["completed_before_abort"] == 3

@@ -175,6 +175,12 @@ class Runtime:
             raise AttributeError("sessions of this runtime are not placed in this process")
         return placement.supervisor
 
+    def store_statements(self) -> int | None:
+        """SQL statements sent since the store opened (round trips on PostgreSQL, BEGIN and
+        COMMIT included); None for a store that does not count them (Supabase REST)."""
+        count = getattr(self.store, "statements", None)
+        return count if isinstance(count, int) else None
+
     def stats(self) -> SupervisorStats:
         """Live and busy sessions, activations, restarts, mailbox depths (for metrics)."""
         return self.placement.stats()

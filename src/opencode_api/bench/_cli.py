@@ -27,6 +27,7 @@ from opencode_api.bench._processes import Child, ProcessStats, free_port, spawn,
 from opencode_api.bench._profile import budget, render, take_window
 from opencode_api.bench._progress import Progress
 from opencode_api.bench._report import ServerFigures, plot, print_table, summarize
+from opencode_api.bench._store_meter import StoreMeter
 
 _IDLE_CONCURRENCY = 200
 _SETTLE_SECONDS = 1.0
@@ -227,6 +228,9 @@ class _Bench:
                     turn_timeout=args.turn_timeout,
                     think_time=args.think_time,
                 )
+                meter = StoreMeter(url, args.database_url) if kind == "server" else None
+                if meter is not None:
+                    await meter.start()
                 result, figures, other_cpu = await self.phase(driver, stats, config, kind)
                 self.results[kind] = result
                 summary = summarize(
@@ -236,6 +240,8 @@ class _Bench:
                     client_cpu_seconds=other_cpu["client"],
                     provider_cpu_seconds=other_cpu.get("provider"),
                 )
+                if meter is not None:
+                    summary.update(await meter.figures(summary["turns_ok"]))
                 if args.abort_test:
                     summary["abort"] = await self.abort_phase(driver, stats, config, kind)
                 if kind == "server" and self.profile is not None:

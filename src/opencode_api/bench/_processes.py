@@ -171,3 +171,24 @@ async def wait_healthy(child: Child | None, url: str, timeout: float = 90.0) -> 
                 tail = child.log_tail() if child is not None else ""
                 raise RuntimeError(f"{url} not healthy after {timeout:.0f} s\n{tail}")
             await asyncio.sleep(0.1)
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of this machine's PostgreSQL processes: the live ones, and the backends that
+    exited (their postmaster's reaped-children time). For a database on this machine only."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+            parent = Path(f"/proc/{fields[1]}/comm").read_text().strip()
+            if parent != "postgres":  # the postmaster: its children that exited count too
+                total += (int(fields[13]) + int(fields[14])) / _CLOCK_TICKS
+        except (OSError, ValueError, IndexError):
+            continue
+    return total

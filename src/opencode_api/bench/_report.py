@@ -138,6 +138,10 @@ _TABLE_ROWS = (
         "tail CPU (s) / all-in per turn (ms)",
         ("server_tail_cpu_seconds", "server_cpu_ms_per_turn_all_in"),
     ),
+    (
+        "store statements / PostgreSQL CPU ms per turn",
+        ("store_statements_per_turn", "postgres_cpu_ms_per_turn"),
+    ),
     ("fake provider / client CPU (s)", ("provider_cpu_seconds", "client_cpu_seconds")),
     ("server peak RSS (MiB)", "server_peak_rss_bytes"),
     ("RSS per session (KiB)", "rss_per_session_bytes"),

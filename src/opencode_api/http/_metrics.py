@@ -47,6 +47,11 @@ class Metrics:
             ["method", "route", "status"],
             registry=r,
         )
+        self.store_statements = Gauge(
+            "opencode_store_statements",
+            "SQL statements the store sent since it opened (round trips on PostgreSQL)",
+            registry=r,
+        )
         self.abort_latency = Histogram(
             "opencode_abort_seconds",
             "From an abort request to the end of the aborted turn's stream, in the server",
@@ -61,6 +66,9 @@ class Metrics:
         self.live_sessions.set(stats.live)
         self.busy_sessions.set(stats.busy)
         self.mailbox_depth.set(stats.mailbox_depth_total)
+        statements = self.runtime.store_statements()
+        if statements is not None:
+            self.store_statements.set(statements)
 
     def attach(self, runtime: Runtime) -> None:
         """Read the runtime's gauges at scrape time and count every turn it finishes."""
