@@ -176,3 +176,21 @@ async def test_the_listening_line_names_the_url_and_the_docs(tmp_path: Path) -> 
     assert line["url"] == f"http://localhost:{port}"
     assert line["docs"] == f"http://localhost:{port}/docs"
     assert process.returncode == 0
+
+
+def test_ray_needs_postgresql(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    assert main(["serve", "--ray", "--port", "0"]) == 2
+    assert "--ray needs PostgreSQL" in capsys.readouterr().err
+
+
+def test_ray_address_alone_does_not_shard(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opencode_api.actors import Runtime
+    from opencode_api.actors._sharded import runtime_class
+    from opencode_api.settings import Settings
+
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")  # Ray's variable: only with --ray
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.ray_cluster is None and runtime_class(settings) is Runtime

@@ -129,7 +129,7 @@ def serve(
     settings = Settings()
     if ray:
         settings = settings.model_copy(update=ray)
-    if settings.ray_address is not None:
+    if settings.ray_cluster is not None:
         if settings.resolved_database_url().startswith("sqlite"):
             print(
                 "opencode-api: --ray needs PostgreSQL (DATABASE_URL=postgresql://...): shards "
@@ -380,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ray = {
             key: value
             for key, value in (
-                ("ray_address", args.ray),
+                ("ray_cluster", args.ray),
                 ("shards", args.shards),
                 ("shard_namespace", args.shard_namespace),
             )

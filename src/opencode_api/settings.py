@@ -40,8 +40,10 @@ class Settings(BaseSettings):
     worker_index: int = 0
     worker_socket_dir: str | None = None
     # Sessions sharded over named Ray actors (``serve --ray``): the cluster's address ("auto"
-    # for a local one), how many shards and in which namespace (the same on every front end).
-    ray_address: str | None = None
+    # for a running local one, "" for RAY_ADDRESS or a new local one), how many shards and in
+    # which namespace (the same on every front end). Only ``--ray`` sets the address: Ray's own
+    # RAY_ADDRESS must not turn sharding on by itself (hence not ``ray_address``).
+    ray_cluster: str | None = None
     shards: int = Field(default=16, ge=1)
     shard_namespace: str = "opencode-api"
     cors_origins: CsvList = Field(default_factory=list)

@@ -30,7 +30,7 @@ async def front_ends(
         tmp_path,
         fake,
         database_url=database_url,
-        ray_address="",
+        ray_cluster="",
         shards=3,
         # One namespace per test: its own shards, started with its own database and provider.
         shard_namespace=f"test-{next(_namespaces)}",

@@ -47,7 +47,7 @@ def connect_shards(settings: Settings) -> list[Any]:
     import ray
 
     if not ray.is_initialized():
-        address = settings.ray_address or None  # "": Ray's own RAY_ADDRESS, or a local cluster
+        address = settings.ray_cluster or None  # "": Ray's own RAY_ADDRESS, or a local cluster
         ray.init(
             address=address,
             namespace=settings.shard_namespace,
@@ -56,7 +56,7 @@ def connect_shards(settings: Settings) -> list[Any]:
         )
     # A shard's settings are the front end's (nodes need no configuration of their own); it
     # hosts its sessions itself.
-    shard_settings = settings.model_copy(update={"ray_address": None, "workers": 1})
+    shard_settings = settings.model_copy(update={"ray_cluster": None, "workers": 1})
     shard_class = ray.remote(ShardHost)
     return [
         shard_class.options(  # type: ignore[attr-defined]
@@ -293,7 +293,7 @@ async def _call(shard: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, 
 
 def runtime_class(settings: Settings) -> type[Runtime]:
     """``ShardedRuntime`` under ``--ray``, else ``Runtime``."""
-    return ShardedRuntime if settings.ray_address is not None else Runtime
+    return ShardedRuntime if settings.ray_cluster is not None else Runtime
 
 
 @asynccontextmanager
