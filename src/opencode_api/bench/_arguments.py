@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--llm-path", choices=("fast", "litellm"), default="fast",
         help="fast: LLM_FAST_PATH=auto; litellm: LLM_FAST_PATH=off (also the baseline's client)",
     )  # fmt: skip
+    add(
+        "--ray", action="store_true",
+        help="the server shards sessions over Ray (serve --ray: a local Ray it starts; needs "
+        "--database-url postgresql://...); its CPU counts every Ray process",
+    )  # fmt: skip
+    add("--shards", type=int, default=2, help="with --ray: shards (default 2)")
     add("--baseline", action="store_true", help="also measure a bare SSE proxy, report the ratio")
     add("--abort-test", action="store_true", help="also abort N busy turns mid-stream, time it")
     add(

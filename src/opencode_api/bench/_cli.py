@@ -19,10 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from opencode_api.bench._arguments import build_parser
 from opencode_api.bench._driver import LoadConfig, LoadDriver, LoadResult
+from opencode_api.bench._figures import abort_histogram, database_kind, expected_ttft
 from opencode_api.bench._processes import Child, ProcessStats, free_port, spawn, wait_healthy
 from opencode_api.bench._profile import budget, render, take_window
 from opencode_api.bench._progress import Progress
@@ -37,46 +36,9 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def _abort_histogram(driver: LoadDriver) -> tuple[float, float] | None:
-    """(aborts within 50 ms, aborts) from the server's /metrics; None when it has none."""
-    try:
-        async with driver.http.get(f"{driver.base_url}/metrics") as response:
-            if response.status != 200:
-                return None
-            text = await response.text()
-    except (OSError, aiohttp.ClientError):
-        return None
-    within = total = None
-    for line in text.splitlines():
-        if line.startswith('opencode_abort_seconds_bucket{le="0.05"}'):
-            within = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("opencode_abort_seconds_count"):
-            total = float(line.rsplit(" ", 1)[1])
-    return None if within is None or total is None else (within, total)
-
-
 def _cpu_self() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _expected_ttft(args: argparse.Namespace) -> float | None:
-    """What the fake spends on purpose before the first text chunk reaches the server."""
-    if args.model:
-        return None
-    # Frame 0 (the role chunk) comes after `ttft`; every later frame after `token_delay`.
-    expected = float(args.ttft + args.token_delay)
-    if args.tool_calls:
-        # Approximate: a tool step first (role, 3 frames per call, finish, usage, [DONE]).
-        expected += args.ttft + args.token_delay * (3 * args.tool_calls + 3)
-    return expected
-
-
-def _database_kind(args: argparse.Namespace) -> str:
-    if args.url:
-        return "external server"
-    url = args.database_url or "sqlite"
-    return url.split(":", 1)[0]
 
 
 class _Bench:
@@ -103,6 +65,8 @@ class _Bench:
         }
         if args.profile:
             env["CPU_PROFILE"] = self.profile_prefix
+        if args.ray:
+            env["RAY_USAGE_STATS_ENABLED"] = "0"  # Ray would report usage over the network
         if args.model:
             env["DEFAULT_MODEL"] = args.model
         else:
@@ -136,10 +100,13 @@ class _Bench:
         port = free_port()
         if kind == "server":
             module, argv = "opencode_api", ["serve", "--host", "127.0.0.1", "--port", str(port)]
+            if self.args.ray:
+                argv += ["--ray", "--shards", str(self.args.shards)]
         else:
             module = "opencode_api.bench._baseline"
             argv = ["--port", str(port), "--llm-path", self.args.llm_path]
         child, _ = await spawn(kind, module, argv, log_dir=self.log_dir, env=self.server_env(port))
+        child.stats.tree = kind == "server" and self.args.ray
         url = f"http://127.0.0.1:{port}"
         try:
             await wait_healthy(child, url)
@@ -235,7 +202,7 @@ class _Bench:
                 self.results[kind] = result
                 summary = summarize(
                     result,
-                    expected_ttft=_expected_ttft(args),
+                    expected_ttft=expected_ttft(args),
                     server=figures,
                     client_cpu_seconds=other_cpu["client"],
                     provider_cpu_seconds=other_cpu.get("provider"),
@@ -272,9 +239,9 @@ class _Bench:
             abort_every=self.args.abort_every,
             abort_after=self.args.abort_after,
         )
-        before = await _abort_histogram(driver)
+        before = await abort_histogram(driver)
         result, figures, _ = await self.phase(driver, stats, abort_config, f"{kind} abort")
-        after = await _abort_histogram(driver)
+        after = await abort_histogram(driver)
         summary = summarize(result, expected_ttft=None, server=figures)
         abort: dict[str, Any] = summary["abort"]
         if before is not None and after is not None:
@@ -335,7 +302,7 @@ class _Bench:
                 report["baseline_ratio"] = round(ours / theirs, 3) if ours and theirs else None
         report.update(
             llm_path=args.llm_path,
-            database=_database_kind(args),
+            database=database_kind(args),
             config={
                 "tokens": args.tokens,
                 "token_delay": args.token_delay,

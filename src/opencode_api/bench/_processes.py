@@ -29,6 +29,8 @@ class ProcessStats:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak_rss = 0
+        # Count the process's descendants too (serve --ray: its local Ray's processes, shards).
+        self.tree = False
 
     def _status(self, key: str) -> int:
         try:
@@ -50,13 +52,10 @@ class ProcessStats:
         return self._status("VmHWM:")
 
     def cpu_seconds(self) -> float:
-        try:
-            stat = Path(f"/proc/{self.pid}/stat").read_text()
-        except OSError:
-            return 0.0
-        # The command name may contain spaces: fields are counted after its closing paren.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime + stime
+        own = _cpu_of(self.pid, children=self.tree)
+        if not self.tree:
+            return own
+        return own + sum(_cpu_of(pid, children=True) for pid in _descendants(self.pid))
 
     async def quiet(
         self, *, interval: float = 0.25, idle_share: float = 0.02, limit: float = 30.0
@@ -192,3 +191,36 @@ def postgres_cpu_seconds() -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name may contain spaces: fields are counted after its closing paren.
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _cpu_of(pid: int, *, children: bool = False) -> float:
+    """utime + stime (and, with ``children``, the CPU of its children that exited)."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / _CLOCK_TICKS
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
+            parents[int(entry.name)] = int(fields[1])
+    found: list[int] = []
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier}
+        found.extend(frontier)
+    return found
