@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import signal
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -121,3 +123,71 @@ async def test_a_shard_that_dies_mid_turn(
         page = await front.list_messages(session.id)
         assert [m.role for m in page.messages] == ["user", "assistant", "user", "assistant"]
         assert page.messages[-1].status == "completed"
+
+
+async def test_a_node_lost_mid_turn(
+    ray_cluster: Any, tmp_path: Path, fake: FakeLLMServer, postgres_database_url: str
+) -> None:
+    """Every shard on one worker node, which is then removed: the running turns end with
+    ``interrupted``, nothing stored is lost, and every session takes a new turn on a shard Ray
+    restarted on another node."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from opencode_api.actors._shard import ShardHost
+    from opencode_api.settings import Settings
+
+    node = ray_cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1)
+    ray_cluster.wait_for_nodes()
+    namespace = f"test-{next(_namespaces)}"
+    settings: Settings = make_settings(
+        tmp_path,
+        fake,
+        database_url=postgres_database_url,
+        shards=2,
+        shard_namespace=namespace,
+        turn_lease_ttl=2.0,
+    )
+    # The shards, created before any front end asks for them (by name), pinned to the node.
+    shards = [
+        ray.remote(ShardHost)
+        .options(  # type: ignore[attr-defined]
+            name=f"shard-{index}",
+            namespace=namespace,
+            lifetime="detached",
+            max_restarts=-1,
+            max_task_retries=0,
+            max_concurrency=100_000,
+            num_cpus=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=True),
+        )
+        .remote(settings)
+        for index in range(2)
+    ]
+    pids = await asyncio.gather(*(shard.ready.remote() for shard in shards))
+    async with open_runtime(settings.model_copy(update={"ray_cluster": ""})) as front:
+        sessions = [await front.create_session() for _ in range(4)]
+        asked = [asyncio.Event() for _ in sessions]
+        fake.enqueue(*(Reply(text="cut short", hang_after=1, received=a) for a in asked))
+        streams = [aiter(front.send(s.id, "hello")) for s in sessions]
+        for stream in streams:
+            await asyncio.wait_for(anext(stream), 30)
+        await asyncio.wait_for(asyncio.gather(*(a.wait() for a in asked)), 30)
+
+        # The node goes: its raylet and, as on a machine that is gone, its worker processes (on
+        # one machine a simulated node's workers would otherwise outlive its raylet).
+        ray_cluster.remove_node(node, allow_graceful=False)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        ends = await asyncio.wait_for(asyncio.gather(*(_events(s) for s in streams)), 10)
+        assert all(isinstance(e[-1], ErrorEvent) for e in ends), [e[-1] for e in ends]
+        assert {e[-1].error["type"] for e in ends} == {"interrupted"}  # type: ignore[union-attr]
+
+        again = [_events(front.send(s.id, "again")) for s in sessions]
+        results = await asyncio.wait_for(asyncio.gather(*again), 30)
+        assert all(isinstance(events[-1], Done) for events in results)
+        for session in sessions:
+            page = await front.list_messages(session.id)
+            assert [m.role for m in page.messages] == ["user", "assistant"] * 2
+        for shard in front._shards:  # type: ignore[attr-defined]
+            ray.kill(shard, no_restart=True)
