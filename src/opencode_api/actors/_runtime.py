@@ -19,7 +19,6 @@ from opencode_api.actors._busy import ClearOnStop, PendingTurns
 from opencode_api.actors._compaction import CompactionStatus, compaction_status
 from opencode_api.actors._deps import SessionDeps, TurnSummary
 from opencode_api.actors._errors import (
-    InvalidRequestError,
     NotFoundError,
 )
 from opencode_api.actors._events import BusEvent
@@ -32,6 +31,7 @@ from opencode_api.actors._messages import (
 from opencode_api.actors._ownership import TurnLease
 from opencode_api.actors._placement import LocalPlacement, Peer, Placement
 from opencode_api.actors._quota import QuotaPolicy
+from opencode_api.actors._replies import TurnReplies, TurnReply, send_background
 from opencode_api.actors._session_actor import SessionActor
 from opencode_api.actors._sessions import NewSession, SessionDirectory, jsonable
 from opencode_api.actors._turn_request import SendOptions, TurnRequest
@@ -112,6 +112,9 @@ class Runtime:
             admitted=self._admitted,
         )
         self._answers = QuestionAnswers(store, self.placement, settings.control_timeout)
+        self._replies = TurnReplies(
+            store, lambda session_id, user_id: self.subscribe(session_id, user_id=user_id)
+        )
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -223,22 +226,10 @@ class Runtime:
         offset: int = 0,
         order: Order = "asc",
     ) -> MessagePage:
-        if limit is not None and limit < 0:
-            raise InvalidRequestError("limit must be >= 0", field="limit")
-        if offset < 0:
-            raise InvalidRequestError("offset must be >= 0", field="offset")
-        page = await self.store.list_messages(
-            session_id, user_id=user_id, limit=limit, offset=offset, order=order
-        )
-        if page is None:
-            raise NotFoundError("session", session_id)
-        return page
+        return await self._sessions.messages(session_id, user_id, limit, offset, order)
 
     async def session_cost(self, session_id: str, *, user_id: str | None = None) -> SessionCost:
-        cost = await self.store.get_session_cost(session_id, user_id=user_id)
-        if cost is None:
-            raise NotFoundError("session", session_id)
-        return cost
+        return await self._sessions.cost(session_id, user_id)
 
     async def todos(self, session_id: str, *, user_id: str | None = None) -> list[Todo]:
         await self.get_session(session_id, user_id=user_id)
@@ -259,6 +250,31 @@ class Runtime:
         The turn belongs to the session: closing the stream early does not stop it.
         """
         return self.send_request(TurnRequest(session_id, content, **options))
+
+    async def send_background(
+        self, request: TurnRequest
+    ) -> tuple[str, Literal["queued", "running"]]:
+        """Enqueue the turn and return at once: its user message id, and whether it runs now or
+        waits behind another turn of the session. It runs to its end without a reader."""
+        waits = self.status(request.session_id) == "busy"
+        return await send_background(self.send_request(request), waits)
+
+    async def reply(
+        self,
+        session_id: str,
+        user_message_id: str,
+        *,
+        user_id: str | None = None,
+        wait: float = 0.0,
+    ) -> TurnReply:
+        """How the turn of ``user_message_id`` went; waits up to ``wait`` s for it to end."""
+        await self.get_session(session_id, user_id=user_id)
+        return await self._replies.reply(session_id, user_message_id, user_id=user_id, wait=wait)
+
+    async def get_message(
+        self, session_id: str, message_id: str, *, user_id: str | None = None
+    ) -> Message:
+        return await self._sessions.message(session_id, message_id, user_id)
 
     def send_request(self, request: TurnRequest) -> TurnStream:
         """``send`` for a request built elsewhere (http/ builds one per POST)."""

@@ -18,7 +18,7 @@ from opencode_api.actors._placement import Placement
 from opencode_api.actors._recent import RecentSessions
 from opencode_api.llm import resolve_model
 from opencode_api.settings import Settings
-from opencode_api.store import Session, Store
+from opencode_api.store import Message, MessagePage, Order, Session, SessionCost, Store
 
 log = structlog.get_logger("opencode_api.runtime")
 
@@ -109,6 +109,38 @@ class SessionDirectory:
         if not await self._store.delete_session(session_id, user_id=user_id):
             raise NotFoundError("session", session_id)
         self._publish("session.deleted", session_id, user_id, lambda: {"info": {"id": session_id}})
+
+    async def messages(
+        self,
+        session_id: str,
+        user_id: str | None,
+        limit: int | None,
+        offset: int,
+        order: Order,
+    ) -> MessagePage:
+        if limit is not None and limit < 0:
+            raise InvalidRequestError("limit must be >= 0", field="limit")
+        if offset < 0:
+            raise InvalidRequestError("offset must be >= 0", field="offset")
+        page = await self._store.list_messages(
+            session_id, user_id=user_id, limit=limit, offset=offset, order=order
+        )
+        if page is None:
+            raise NotFoundError("session", session_id)
+        return page
+
+    async def message(self, session_id: str, message_id: str, user_id: str | None) -> Message:
+        await self.get(session_id, user_id)
+        message = await self._store.get_message(message_id)
+        if message is None or message.session_id != session_id:
+            raise NotFoundError("message", message_id)
+        return message
+
+    async def cost(self, session_id: str, user_id: str | None) -> SessionCost:
+        cost = await self._store.get_session_cost(session_id, user_id=user_id)
+        if cost is None:
+            raise NotFoundError("session", session_id)
+        return cost
 
 
 def jsonable(model: Any) -> dict[str, Any]:

@@ -11,7 +11,13 @@ import structlog
 from aiohttp import web
 
 from opencode_api.actors import Runtime, open_runtime
-from opencode_api.http import _catalogue_routes, _service_routes, _session_routes, _stream_routes
+from opencode_api.http import (
+    _catalogue_routes,
+    _message_routes,
+    _service_routes,
+    _session_routes,
+    _stream_routes,
+)
 from opencode_api.http._auth import Authenticator, auth_middleware
 from opencode_api.http._cors import cors_middleware
 from opencode_api.http._cors import on_prepare as cors_on_prepare
@@ -36,6 +42,7 @@ def all_routes() -> list[RouteSpec]:
     return [
         *_session_routes.ROUTES,
         *_stream_routes.ROUTES,
+        *_message_routes.ROUTES,
         *_catalogue_routes.ROUTES,
         *_service_routes.ROUTES,
     ]

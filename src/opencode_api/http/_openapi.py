@@ -35,6 +35,7 @@ class RouteSpec:
     text: str | None = None  # a non-JSON media type of the response
     errors: tuple[int, ...] = ()
     headers: tuple[str, ...] = field(default=())
+    accepted: Any = None  # the model of a 202 answer (a turn sent to run in the background)
 
 
 def route(
@@ -212,6 +213,12 @@ def build_openapi(specs: list[RouteSpec], *, security: bool = True) -> dict[str,
             responses[str(spec.status)] = {
                 "description": "OK",
                 "content": {"application/json": {"schema": schema}},
+            }
+        if spec.accepted is not None:
+            responses["202"] = {
+                "description": "Accepted: the turn runs in the background (`stream=false` or "
+                "`Prefer: respond-async`)",
+                "content": {"application/json": {"schema": schemas.ref(spec.accepted)}},
             }
         codes = set(spec.errors)
         if spec.path != "/health":

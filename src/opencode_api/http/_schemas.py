@@ -88,6 +88,20 @@ class MessageListQuery(_Request):
 
 class SendQuery(_Request):
     busy: Literal["queue", "reject"] = "queue"
+    # false (or the header ``Prefer: respond-async``): 202 at once, the turn runs in the background
+    stream: bool = True
+
+
+class ReplyQuery(_Request):
+    wait: float = Field(default=0.0, ge=0, le=60)
+
+
+class BackgroundTurn(BaseModel):
+    """``POST /session/{id}/message?stream=false``: the turn is queued or running."""
+
+    session_id: str
+    user_message_id: str
+    status: Literal["queued", "running"]
 
 
 class StreamQuery(_Request):
@@ -171,3 +185,10 @@ def message_json(message: Message) -> dict[str, Any]:
     data: dict[str, Any] = message.model_dump(mode="json")
     data["stop_reason"] = message.finish
     return data
+
+
+class TurnReplyOut(BaseModel):
+    """How a turn went; ``message``: its final assistant message once it ended."""
+
+    status: Literal["queued", "running", "done", "aborted", "error", "interrupted"]
+    message: MessageOut | None = None

@@ -19,7 +19,13 @@ from opencode_api.http._auth import user_id_of
 from opencode_api.http._errors import BadRequestError
 from opencode_api.http._keys import METRICS, RUNTIME, SETTINGS, STREAMS
 from opencode_api.http._openapi import RouteSpec, route
-from opencode_api.http._schemas import EventQuery, MessageRequest, SendQuery, StreamQuery
+from opencode_api.http._schemas import (
+    BackgroundTurn,
+    EventQuery,
+    MessageRequest,
+    SendQuery,
+    StreamQuery,
+)
 from opencode_api.http._sse import DONE_FRAME, ClientGone, SSEWriter, json_frame
 from opencode_api.http._validation import path_id, read_body, read_query
 from opencode_api.http._workers import has_peers, is_internal, merge, remote_bus_frames
@@ -82,27 +88,32 @@ class _TurnFrames:
     body_required=True,
     sse=True,
     errors=(400, 404, 409, 413, 422, 429, 503),
+    headers=("Prefer",),
+    accepted=BackgroundTurn,
 )
 async def send_message(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     session_id = path_id(request)
     query = read_query(request, SendQuery)
     body = await read_body(request, MessageRequest, required=True)
-    stream = runtime.send_request(
-        TurnRequest(
-            session_id,
-            body.content,
-            user_id=user_id_of(request),
-            provider_id=body.provider_id,
-            model_id=body.model_id,
-            system=body.system,
-            temperature=body.temperature,
-            max_tokens=body.max_tokens,
-            tools_enabled=body.tools_enabled,
-            max_steps=body.max_steps,
-            busy=query.busy,
-        )
+    turn = TurnRequest(
+        session_id,
+        body.content,
+        user_id=user_id_of(request),
+        provider_id=body.provider_id,
+        model_id=body.model_id,
+        system=body.system,
+        temperature=body.temperature,
+        max_tokens=body.max_tokens,
+        tools_enabled=body.tools_enabled,
+        max_steps=body.max_steps,
+        busy=query.busy,
     )
+    if not query.stream or "respond-async" in request.headers.get("Prefer", ""):
+        user_message_id, status = await runtime.send_background(turn)
+        answer = {"session_id": session_id, "user_message_id": user_message_id, "status": status}
+        return web.json_response(answer, status=202)
+    stream = runtime.send_request(turn)
     try:
         # Request errors (not found, busy, quota, full mailbox) become JSON before any SSE byte.
         await stream.start()

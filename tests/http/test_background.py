@@ -1,0 +1,97 @@
+"""Background turns (``?stream=false`` / ``Prefer: respond-async``), the reply long-poll, and one
+message by id (API.md, "Busy sessions and background turns" and "Branching and editing")."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from opencode_api.testing import FakeLLMServer, Reply
+
+
+async def _session(client: Any) -> str:
+    return str((await (await client.post("/session")).json())["id"])
+
+
+async def test_a_background_turn_runs_to_its_end_and_its_reply_is_waited_for(
+    client: Any, fake: FakeLLMServer
+) -> None:
+    asked, release = asyncio.Event(), asyncio.Event()
+    fake.enqueue(Reply(text="done in the background", received=asked, hold=release))
+    sid = await _session(client)
+    response = await client.post(f"/session/{sid}/message?stream=false", json={"content": "hi"})
+    assert response.status == 202
+    accepted = await response.json()
+    assert accepted["session_id"] == sid and accepted["status"] == "running"
+    mid = accepted["user_message_id"]
+    await asyncio.wait_for(asked.wait(), 10)
+
+    # Nobody reads the turn's stream; it is running, and a reply without wait says so at once.
+    now = await (await client.get(f"/session/{sid}/message/{mid}/reply")).json()
+    assert now == {"status": "running", "message": None}
+    # A long poll answers as soon as the turn ends.
+    poll = asyncio.ensure_future(client.get(f"/session/{sid}/message/{mid}/reply?wait=30"))
+    release.set()
+    reply = await (await asyncio.wait_for(poll, 20)).json()
+    assert reply["status"] == "done"
+    assert reply["message"]["content"] == "done in the background"
+    assert reply["message"]["parent_id"] == mid and reply["message"]["stop_reason"] == "stop"
+
+    # The same message by id; the user message too.
+    got = await client.get(f"/session/{sid}/message/{reply['message']['id']}")
+    assert got.status == 200 and (await got.json())["content"] == "done in the background"
+    user = await (await client.get(f"/session/{sid}/message/{mid}")).json()
+    assert user["role"] == "user" and user["content"] == "hi"
+
+
+async def test_prefer_respond_async_queues_behind_a_running_turn(
+    client: Any, fake: FakeLLMServer
+) -> None:
+    asked, release = asyncio.Event(), asyncio.Event()
+    fake.enqueue(Reply(text="first", received=asked, hold=release))
+    sid = await _session(client)
+    first = await client.post(f"/session/{sid}/message?stream=false", json={"content": "one"})
+    await asyncio.wait_for(asked.wait(), 10)
+    second = await client.post(
+        f"/session/{sid}/message", json={"content": "two"}, headers={"Prefer": "respond-async"}
+    )
+    assert second.status == 202
+    queued = await second.json()
+    assert queued["status"] == "queued"
+    mid = queued["user_message_id"]
+    assert (await (await client.get(f"/session/{sid}/message/{mid}/reply")).json())["status"] == (
+        "queued"
+    )
+    release.set()
+    reply = await (await client.get(f"/session/{sid}/message/{mid}/reply?wait=30")).json()
+    assert reply["status"] == "done" and reply["message"]["parent_id"] == mid
+    assert (await first.json())["status"] == "running"
+
+
+async def test_a_reply_wait_that_runs_out_answers_with_the_state(
+    client: Any, fake: FakeLLMServer
+) -> None:
+    asked = asyncio.Event()
+    fake.enqueue(Reply(text="slow", received=asked, hold=asyncio.Event()))
+    sid = await _session(client)
+    accepted = await (
+        await client.post(f"/session/{sid}/message?stream=false", json={"content": "hi"})
+    ).json()
+    await asyncio.wait_for(asked.wait(), 10)
+    mid = accepted["user_message_id"]
+    reply = await client.get(f"/session/{sid}/message/{mid}/reply?wait=0.2")
+    assert (await reply.json()) == {"status": "running", "message": None}
+    assert (await client.post(f"/session/{sid}/abort")).status == 200
+    reply = await (await client.get(f"/session/{sid}/message/{mid}/reply?wait=10")).json()
+    assert reply["status"] == "aborted" and reply["message"]["stop_reason"] == "aborted"
+
+
+async def test_unknown_messages_and_bad_waits(client: Any) -> None:
+    sid = await _session(client)
+    assert (await client.get(f"/session/{sid}/message/msg_nope")).status == 404
+    assert (await client.get(f"/session/{sid}/message/msg_nope/reply")).status == 404
+    assert (await client.get("/session/ses_nope/message/msg_nope")).status == 404
+    too_long = await client.get(f"/session/{sid}/message/msg_nope/reply?wait=61")
+    assert too_long.status == 422
+    body = await too_long.json()
+    assert body["error"]["type"] in ("invalid_request", "validation_error")
