@@ -95,3 +95,43 @@ async def test_unknown_messages_and_bad_waits(client: Any) -> None:
     assert too_long.status == 422
     body = await too_long.json()
     assert body["error"]["type"] in ("invalid_request", "validation_error")
+
+
+async def test_busy_interrupt_aborts_the_running_turn_and_runs_next(
+    make_client: Any, fake: FakeLLMServer
+) -> None:
+    client = await make_client(auto_title=False)
+    asked, release = asyncio.Event(), asyncio.Event()
+    fake.enqueue(
+        Reply(text="long running", received=asked, hold=release),
+        Reply(text="interrupting answer"),
+        Reply(text="queued answer"),
+    )
+    sid = await _session(client)
+    running = await (
+        await client.post(f"/session/{sid}/message?stream=false", json={"content": "one"})
+    ).json()
+    await asyncio.wait_for(asked.wait(), 10)
+    queued = await (
+        await client.post(f"/session/{sid}/message?stream=false", json={"content": "two"})
+    ).json()
+    assert queued["status"] == "queued"
+    interrupt = await client.post(
+        f"/session/{sid}/message?busy=interrupt", json={"content": "three"}
+    )
+    assert interrupt.status == 200
+    stream = asyncio.ensure_future(interrupt.text())  # it runs once the running turn is aborted
+    text = await asyncio.wait_for(stream, 20)
+    assert "interrupting" in text and text.rstrip().endswith("data: [DONE]")
+    release.set()
+    first = await (
+        await client.get(f"/session/{sid}/message/{running['user_message_id']}/reply?wait=20")
+    ).json()
+    assert first["status"] == "aborted"
+    last = await (
+        await client.get(f"/session/{sid}/message/{queued['user_message_id']}/reply?wait=20")
+    ).json()
+    assert last["status"] == "done"
+    # The interrupting message ran before the one queued earlier (the provider's second call).
+    assert fake.requests[1]["messages"][-1]["content"] == "three"
+    assert fake.requests[2]["messages"][-1]["content"] == "two"

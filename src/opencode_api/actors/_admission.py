@@ -8,6 +8,8 @@ reservation released, through ``DeferredWrites`` when the store is down.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,7 +17,7 @@ from opencode_api.actors._busy import PendingTurns
 from opencode_api.actors._deferred import DeferredWrites, Write
 from opencode_api.actors._errors import SessionBusyError, client_error
 from opencode_api.actors._ids import new_id
-from opencode_api.actors._messages import RunTurn, TurnOptions, next_ticket
+from opencode_api.actors._messages import Abort, RunTurn, TurnOptions, next_ticket
 from opencode_api.actors._placement import Placement
 from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._turn_request import TurnRequest
@@ -94,6 +96,7 @@ class TurnAdmission:
         self._pending.add(session_id)
         try:
             await self._store.append_message(user_message)
+            interrupt = request.busy == "interrupt"
             ref.tell(
                 RunTurn(
                     user_message_id=user_message.id,
@@ -102,7 +105,8 @@ class TurnAdmission:
                     ticket=next_ticket(),
                     reservation=reservation,
                     sent_at=user_message.created_at,
-                )
+                ),
+                first=interrupt,
             )
         except BaseException as exc:
             subscription.close()
@@ -110,6 +114,12 @@ class TurnAdmission:
             await self._refused(user_message, reservation, exc)
             raise
         self._admitted(user_message, user_id)
+        if interrupt:
+            # Queued first, then the running turn aborted: this one runs next. (An abort that
+            # does not arrive leaves it first in line behind the running turn.)
+            abort = Abort(next_ticket(), time.monotonic(), running_only=True)
+            with contextlib.suppress(Exception):
+                await ref.ask_control(abort, timeout=self._settings.control_timeout)
         return user_message.id, subscription
 
     async def _refused(self, message: Message, reservation: Any, exc: BaseException) -> None:

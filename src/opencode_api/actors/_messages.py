@@ -61,11 +61,13 @@ class GenerateTitle:
 
 @dataclass(frozen=True, slots=True)
 class Abort:
-    """Abort the running turn and every queued one; answered with whether anything was cancelled."""
+    """Abort the running turn and every queued one (``running_only``: the running one only);
+    answered with whether anything was cancelled."""
 
     ticket: int
     # time.monotonic() when the abort was asked for: the turn's metrics time its stream's end.
     requested_at: float | None = None
+    running_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

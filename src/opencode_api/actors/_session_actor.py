@@ -100,7 +100,8 @@ class SessionActor(Actor):
     async def receive_control(self, message: Any) -> Any:
         match message:
             case Abort(ticket=ticket, requested_at=requested_at):
-                self._abort_ticket = max(self._abort_ticket, ticket)
+                if not message.running_only:
+                    self._abort_ticket = max(self._abort_ticket, ticket)
                 task = self._turn_task
                 running = task is not None and not task.done()
                 if task is not None and running:

@@ -7,7 +7,8 @@ from typing import Literal, TypedDict
 
 from opencode_api.actors._errors import InvalidRequestError
 
-BusyPolicy = Literal["queue", "reject"]
+# interrupt: abort the running turn and run this one next, ahead of the queued ones.
+BusyPolicy = Literal["queue", "reject", "interrupt"]
 
 
 @dataclass(frozen=True, slots=True)

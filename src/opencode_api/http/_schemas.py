@@ -87,7 +87,7 @@ class MessageListQuery(_Request):
 
 
 class SendQuery(_Request):
-    busy: Literal["queue", "reject"] = "queue"
+    busy: Literal["queue", "reject", "interrupt"] = "queue"
     # false (or the header ``Prefer: respond-async``): 202 at once, the turn runs in the background
     stream: bool = True
 

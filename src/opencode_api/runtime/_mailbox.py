@@ -121,7 +121,7 @@ class Mailbox:
             if task is not None and task is not current and not task.done()
         ]
 
-    def put(self, envelope: Envelope) -> None:
+    def put(self, envelope: Envelope, *, first: bool = False) -> None:
         if self.state is not State.ALIVE:
             raise self._refusal()
         if self.supervisor.closing:
@@ -131,7 +131,10 @@ class Mailbox:
                 f"mailbox of actor {self.actor_id!r} is full "
                 f"({self.supervisor.mailbox_size} messages waiting)"
             )
-        self.queue.append(envelope)
+        if first:
+            self.queue.appendleft(envelope)
+        else:
+            self.queue.append(envelope)
         if self.drain_task is None:
             self.drain_task = self.supervisor.spawn(self._drain(), self.actor_id)
 

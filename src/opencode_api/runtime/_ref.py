@@ -26,10 +26,11 @@ class ActorRef:
     def __repr__(self) -> str:
         return f"<ActorRef {self.actor_id!r} alive={self.is_alive}>"
 
-    def tell(self, message: Any) -> None:
-        """Queue an ordinary message; raises ``MailboxFull`` at once when full, ``ActorDeadError``
-        when the actor stopped, ``SupervisorClosed`` during shutdown."""
-        self._mailbox.put(Envelope(message, None))
+    def tell(self, message: Any, *, first: bool = False) -> None:
+        """Queue an ordinary message (``first``: ahead of those waiting); raises ``MailboxFull``
+        at once when full, ``ActorDeadError`` when the actor stopped, ``SupervisorClosed`` during
+        shutdown."""
+        self._mailbox.put(Envelope(message, None), first=first)
 
     async def ask(self, message: Any, *, timeout: float | None = None) -> Any:
         """Queue an ordinary message and wait for ``receive``'s answer (or its exception).
