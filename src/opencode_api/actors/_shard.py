@@ -9,6 +9,7 @@ item per event. Ray imports and decorates this class (``_shards.py``); nothing h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -76,8 +77,8 @@ class ShardHost:
         try:
             await stream.start()
             yield stream.turn_id
-            async for batch in stream.batches():
-                yield [(item.seq, item.event) for item in batch]
+            async for batch in _coalesced(stream.batches(), self._settings.shard_batch_window):
+                yield batch
         finally:
             await stream.aclose()
 
@@ -103,3 +104,38 @@ class ShardHost:
                 yield [item.event for item in (first, *subscription.take_pending())]
         finally:
             subscription.close()
+
+
+async def _coalesced(batches: AsyncIterator[list[Any]], window: float) -> AsyncIterator[Batch]:
+    """``batches`` as ``(seq, event)`` lists, each holding what arrived within ``window``
+    seconds of its first event: every Ray item costs ~0.6 ms of CPU, a few ms of delay less."""
+    queue: asyncio.Queue[list[Any] | None] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for batch in batches:
+                queue.put_nowait(batch)
+        finally:
+            queue.put_nowait(None)
+
+    task = asyncio.create_task(pump())
+    try:
+        ended = False
+        while not ended:
+            first = await queue.get()
+            if first is None:
+                break
+            items = list(first)
+            if window > 0:
+                await asyncio.sleep(window)
+            while not queue.empty():
+                more = queue.get_nowait()
+                if more is None:
+                    ended = True
+                    break
+                items.extend(more)
+            yield [(item.seq, item.event) for item in items]
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
