@@ -60,9 +60,10 @@ class Settings(BaseSettings):
     supabase_url: str | None = None
     supabase_key: SecretStr | None = None
     pg_statement_cache_size: int | None = None
-    # PostgreSQL connections per server process (asyncpg pool). Each write is one transaction
-    # of several round trips, so at hundreds of concurrent turns a small pool is the limit.
-    database_pool_size: int = Field(default=20, ge=1)
+    # PostgreSQL connections per server process (asyncpg pool; keep processes x pool below
+    # PostgreSQL's max_connections). At hundreds of concurrent turns a small pool is the limit:
+    # 1,000 concurrent turns measured 84-94 turns/s at 20 and 108-117 at 60 (BENCHMARKS.md).
+    database_pool_size: int = Field(default=50, ge=1)
 
     # -- auth and quota ---------------------------------------------------------------------
     opencode_server_password: SecretStr | None = None
