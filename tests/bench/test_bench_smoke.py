@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -32,23 +33,27 @@ REQUIRED_KEYS = {
 }
 
 
-def test_bench_json_against_a_real_server() -> None:
-    command = [
-        sys.executable, "-m", "opencode_api.bench",
-        "--sessions", "5", "--turns", "1", "--tokens", "5", "--token-delay", "0", "--idle", "30",
-        "--abort-test", "--abort-every", "2", "--think-time", "0.05",
-        "--json", "--no-progress",
-    ]  # fmt: skip
+def _bench_json(*arguments: str, timeout: float = 60) -> dict[str, Any]:
+    """``python -m opencode_api.bench ARGUMENTS --json`` in a subprocess: its report."""
+    command = [sys.executable, "-m", "opencode_api.bench", *arguments, "--json", "--no-progress"]
     done = subprocess.run(
         command,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def test_bench_json_against_a_real_server() -> None:
+    report = _bench_json(
+        "--sessions", "5", "--turns", "1", "--tokens", "5", "--token-delay", "0", "--idle", "30",
+        "--abort-test", "--abort-every", "2", "--think-time", "0.05",
+    )  # fmt: skip
     assert not REQUIRED_KEYS - report.keys()
     assert report["sessions"] == 5
     assert report["turns_ok"] == 5
@@ -102,21 +107,10 @@ async def test_driver_gate_bounds_the_sessions_running_at_once() -> None:
 
 
 def test_bench_profile_splits_the_servers_cpu_by_component() -> None:
-    command = [
-        sys.executable, "-m", "opencode_api.bench",
+    report = _bench_json(
         "--sessions", "20", "--tokens", "5", "--token-delay", "0", "--titles", "--profile",
-        "--json", "--no-progress",
-    ]  # fmt: skip
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
         timeout=120,
-        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    )  # fmt: skip
     assert report["turns_ok"] == 20
     assert report["server_tail_cpu_seconds"] is not None
     assert report["server_cpu_ms_per_turn_all_in"] >= report["server_cpu_ms_per_turn"]
