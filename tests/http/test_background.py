@@ -135,3 +135,31 @@ async def test_busy_interrupt_aborts_the_running_turn_and_runs_next(
     # The interrupting message ran before the one queued earlier (the provider's second call).
     assert fake.requests[1]["messages"][-1]["content"] == "three"
     assert fake.requests[2]["messages"][-1]["content"] == "two"
+
+
+async def test_delete_a_message_unless_a_turn_runs(make_client: Any, fake: FakeLLMServer) -> None:
+    client = await make_client(auto_title=False)
+    sid = await _session(client)
+    await (await client.post(f"/session/{sid}/message", json={"content": "hi"})).text()
+    page = await (await client.get(f"/session/{sid}/message")).json()
+    user, reply = page["messages"]
+    asked = asyncio.Event()
+    fake.enqueue(Reply(text="slow", received=asked, hold=asyncio.Event()))
+    accepted = await (
+        await client.post(f"/session/{sid}/message?stream=false", json={"content": "again"})
+    ).json()
+    await asyncio.wait_for(asked.wait(), 10)
+    busy = await client.delete(f"/session/{sid}/message/{reply['id']}")
+    assert busy.status == 409 and (await busy.json())["error"]["type"] == "busy"
+    assert (await client.post(f"/session/{sid}/abort")).status == 200
+    ended = f"/session/{sid}/message/{accepted['user_message_id']}/reply?wait=10"
+    assert (await (await client.get(ended)).json())["status"] == "aborted"
+    # Aborted: the session is idle again, and the edit goes through its mailbox.
+    deleted = await client.delete(f"/session/{sid}/message/{reply['id']}")
+    assert deleted.status == 200 and await deleted.json() == {"success": True}
+    assert (await client.get(f"/session/{sid}/message/{reply['id']}")).status == 404
+    again = await client.delete(f"/session/{sid}/message/{reply['id']}")
+    assert again.status == 404
+    page = await (await client.get(f"/session/{sid}/message")).json()
+    assert user["id"] in [m["id"] for m in page["messages"]]
+    assert reply["id"] not in [m["id"] for m in page["messages"]]

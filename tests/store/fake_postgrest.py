@@ -257,6 +257,20 @@ class FakePostgrest:
             {"message_count": session["message_count"] + 1, "updated_at": now()},
         )
 
+    def _fn_delete_message(self, p_session_id: str, p_message_id: str) -> bool:
+        row = self.db.get("opencode_messages", p_message_id)
+        if row is None or row["session_id"] != p_session_id:
+            return False
+        self.db.delete("opencode_messages", (p_message_id,))
+        key = (p_session_id,)
+        session = self.db.tables["opencode_sessions"][key]
+        self.db.update(
+            "opencode_sessions",
+            key,
+            {"message_count": session["message_count"] - 1, "updated_at": now()},
+        )
+        return True
+
     def _fn_upsert_parts(self, p_parts: list[Row]) -> None:
         if not p_parts:
             return

@@ -850,3 +850,25 @@ async def _lost_connection_mid_write(store: Store, url: str) -> None:
     again = await store.get_session(s.id)
     assert again is not None and again.total_input_tokens == 17
     assert again.message_count == 3
+
+
+async def test_delete_message(store: Store) -> None:
+    s = await new_session(store)
+    await one_turn(store, s.id, 2)
+    page = await store.list_messages(s.id)
+    assert page is not None
+    user, reply = page.messages
+    cost_before = await store.get_session_cost(s.id)
+    assert await store.delete_message(s.id, reply.id)
+    assert await store.get_message(reply.id) is None
+    page = await store.list_messages(s.id)
+    assert page is not None and [m.id for m in page.messages] == [user.id]
+    session = await store.get_session(s.id)
+    assert session is not None and session.message_count == 1
+    # What was spent stays spent.
+    assert await store.get_session_cost(s.id) == cost_before
+    # Another session's message, or one that is gone: nothing happens.
+    other = await new_session(store)
+    assert not await store.delete_message(other.id, user.id)
+    assert not await store.delete_message(s.id, reply.id)
+    assert await store.get_message(user.id) is not None

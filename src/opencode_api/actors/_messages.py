@@ -77,3 +77,10 @@ class AnswerQuestion:
     question_id: str
     answers: list[list[str]] | None = None
     rejected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMessage:
+    """Delete one message of the session (history edits are serialized with turns)."""
+
+    message_id: str

@@ -22,6 +22,7 @@ from opencode_api.actors._errors import (
     NotFoundError,
 )
 from opencode_api.actors._events import BusEvent
+from opencode_api.actors._history_edits import HistoryEdits
 from opencode_api.actors._messages import (
     Abort,
     Compact,
@@ -112,6 +113,7 @@ class Runtime:
             admitted=self._admitted,
         )
         self._answers = QuestionAnswers(store, self.placement, settings.control_timeout)
+        self._edits = HistoryEdits(self.placement, self.status)
         self._replies = TurnReplies(
             store, lambda session_id, user_id: self.subscribe(session_id, user_id=user_id)
         )
@@ -179,8 +181,7 @@ class Runtime:
         return placement.supervisor
 
     def store_statements(self) -> int | None:
-        """SQL statements sent since the store opened (round trips on PostgreSQL, BEGIN and
-        COMMIT included); None for a store that does not count them (Supabase REST)."""
+        """SQL statements (round trips on PostgreSQL) since the store opened, or None."""
         count = getattr(self.store, "statements", None)
         return count if isinstance(count, int) else None
 
@@ -244,18 +245,14 @@ class Runtime:
     # -- turns -----------------------------------------------------------------------------
 
     def send(self, session_id: str, content: str, **options: Unpack[SendOptions]) -> TurnStream:
-        """Send a user message; the returned stream yields this turn's events. ``options`` are
-        ``TurnRequest``'s fields (model, system, temperature, max_steps, busy, ...).
-
-        The turn belongs to the session: closing the stream early does not stop it.
-        """
+        """Send a user message; the stream yields its turn's events (closing it does not stop
+        the turn). ``options``: ``TurnRequest``'s fields (model, system, max_steps, busy, ...)."""
         return self.send_request(TurnRequest(session_id, content, **options))
 
     async def send_background(
         self, request: TurnRequest
     ) -> tuple[str, Literal["queued", "running"]]:
-        """Enqueue the turn and return at once: its user message id, and whether it runs now or
-        waits behind another turn of the session. It runs to its end without a reader."""
+        """Enqueue the turn and return at once (user message id, queued or running)."""
         waits = self.status(request.session_id) == "busy"
         return await send_background(self.send_request(request), waits)
 
@@ -275,6 +272,12 @@ class Runtime:
         self, session_id: str, message_id: str, *, user_id: str | None = None
     ) -> Message:
         return await self._sessions.message(session_id, message_id, user_id)
+
+    async def delete_message(
+        self, session_id: str, message_id: str, *, user_id: str | None = None
+    ) -> None:
+        await self.get_session(session_id, user_id=user_id)
+        await self._edits.delete_message(session_id, message_id)
 
     def send_request(self, request: TurnRequest) -> TurnStream:
         """``send`` for a request built elsewhere (http/ builds one per POST)."""

@@ -1,8 +1,6 @@
-"""``SessionActor``: one chat session as an actor.
-
-Its mailbox serializes turns, compaction and title generation; its control lane takes aborts and
-answers to questions while a turn runs. Every event goes to its outbox; every step to the store.
-"""
+"""``SessionActor``: one chat session as an actor. Its mailbox serializes turns, compaction,
+titles and history edits; its control lane takes aborts and answers to questions while a turn
+runs. Every event goes to its outbox; every step to the store."""
 
 from __future__ import annotations
 
@@ -31,6 +29,7 @@ from opencode_api.actors._messages import (
     Abort,
     AnswerQuestion,
     Compact,
+    DeleteMessage,
     GenerateTitle,
     RunTurn,
 )
@@ -94,6 +93,9 @@ class SessionActor(Actor):
                 return await self._compact(message)
             case GenerateTitle():
                 return await self._generate_title(message.message, message.model)
+            case DeleteMessage(message_id=message_id):
+                self._history = None  # read again: the model no longer sees it
+                return await self.deps.store.delete_message(self.session.id, message_id)
             case _:
                 raise TypeError(f"SessionActor cannot handle {type(message).__name__}")
 

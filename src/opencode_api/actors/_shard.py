@@ -28,6 +28,7 @@ _COMMANDS = frozenset(
         "compact",
         "generate_title",
         "delete_session",
+        "delete_message",
         "reply_question",
         "reject_question",
         "status",

@@ -225,6 +225,11 @@ class ShardedRuntime(Runtime):
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> None:
         await self._command(session_id, "delete_session", session_id, user_id=user_id)
 
+    async def delete_message(
+        self, session_id: str, message_id: str, *, user_id: str | None = None
+    ) -> None:
+        await self._command(session_id, "delete_message", session_id, message_id, user_id=user_id)
+
     async def compact(
         self, session_id: str, *, user_id: str | None = None, model_id: str | None = None
     ) -> CompactionStatus:

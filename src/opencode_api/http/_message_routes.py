@@ -1,5 +1,5 @@
-"""One message, and how a (background) turn went: ``GET /session/{id}/message/{mid}`` and
-``GET /session/{id}/message/{mid}/reply?wait=S`` (API.md, "Beyond the replaced service")."""
+"""One message (get, delete) and how a (background) turn went: ``/session/{id}/message/{mid}``
+and ``GET /session/{id}/message/{mid}/reply?wait=S`` (API.md, "Beyond the replaced service")."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from opencode_api.actors import NotFoundError
 from opencode_api.http._auth import user_id_of
 from opencode_api.http._keys import RUNTIME
 from opencode_api.http._openapi import RouteSpec, route
-from opencode_api.http._schemas import MessageOut, ReplyQuery, TurnReplyOut, message_json
+from opencode_api.http._schemas import (
+    MessageOut,
+    ReplyQuery,
+    SuccessResponse,
+    TurnReplyOut,
+    message_json,
+)
 from opencode_api.http._validation import path_id, read_query
 
 
@@ -38,6 +44,23 @@ async def get_message(request: web.Request) -> web.Response:
 
 
 @route(
+    "DELETE",
+    "/session/{id}/message/{mid}",
+    name="delete_message",
+    summary="Delete one message (409 busy while a turn of the session runs or waits)",
+    tag="messages",
+    response=SuccessResponse,
+    errors=(404, 409),
+)
+async def delete_message(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    await runtime.delete_message(
+        path_id(request), _message_id(request), user_id=user_id_of(request)
+    )
+    return web.json_response({"success": True})
+
+
+@route(
     "GET",
     "/session/{id}/message/{mid}/reply",
     name="get_reply",
@@ -59,4 +82,4 @@ async def get_reply(request: web.Request) -> web.Response:
     )
 
 
-ROUTES: list[RouteSpec] = [get_message, get_reply]
+ROUTES: list[RouteSpec] = [get_message, delete_message, get_reply]

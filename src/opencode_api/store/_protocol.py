@@ -81,6 +81,10 @@ class Store(Protocol):
     async def save_step(self, step: StepRecord) -> None:
         """Write one finished step atomically (see StepRecord); all or nothing."""
 
+    async def delete_message(self, session_id: str, message_id: str) -> bool:
+        """Delete one message of the session and its parts (the session's totals of cost and
+        tokens keep what was spent); False when the session holds no such message."""
+
     async def get_message(self, message_id: str) -> Message | None: ...
 
     async def set_message_status(

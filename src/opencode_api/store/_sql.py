@@ -168,6 +168,20 @@ class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, Turn
             return await conn.execute(sql, *args) > 0
 
     # -- messages ------------------------------------------------------------------------------
+    async def delete_message(self, session_id: str, message_id: str) -> bool:
+        async with self._write() as conn:
+            if not await conn.execute(
+                "DELETE FROM messages WHERE id = ? AND session_id = ?", message_id, session_id
+            ):
+                return False
+            await conn.execute(
+                "UPDATE sessions SET message_count = message_count - 1, updated_at = ? "
+                "WHERE id = ?",
+                self._ts(utcnow()),
+                session_id,
+            )
+        return True
+
     async def get_message(self, message_id: str) -> Message | None:
         async with self._point_read() as conn:
             row = await conn.fetchrow(

@@ -203,6 +203,10 @@ class SupabaseStore(SupabaseRecords):
         return bool((await self._run(query)).data)
 
     # -- messages ------------------------------------------------------------------------------
+    async def delete_message(self, session_id: str, message_id: str) -> bool:
+        params = {"p_session_id": session_id, "p_message_id": message_id}
+        return bool(await self._rpc("opencode_delete_message", params))
+
     async def append_message(self, message: Message) -> Message:
         await self._rpc(
             "opencode_append_message",

@@ -201,6 +201,20 @@ BEGIN
 END
 $$;
 
+-- Delete one message of a session (its parts go by ON DELETE CASCADE); true when it existed.
+CREATE OR REPLACE FUNCTION opencode_delete_message(p_session_id TEXT, p_message_id TEXT)
+RETURNS BOOLEAN LANGUAGE plpgsql SECURITY INVOKER AS $$
+BEGIN
+    DELETE FROM opencode_messages WHERE id = p_message_id AND session_id = p_session_id;
+    IF NOT FOUND THEN
+        RETURN FALSE;
+    END IF;
+    UPDATE opencode_sessions SET message_count = message_count - 1, updated_at = now()
+        WHERE id = p_session_id;
+    RETURN TRUE;
+END
+$$;
+
 -- One finished agent-loop step, all or nothing (see StepRecord).
 CREATE OR REPLACE FUNCTION opencode_save_step(
     p_message JSONB, p_parts JSONB, p_usage JSONB, p_cost DOUBLE PRECISION)
