@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from opencode_api.actors import NotFoundError
 from opencode_api.http._auth import user_id_of
 from opencode_api.http._keys import RUNTIME
 from opencode_api.http._openapi import RouteSpec, route
@@ -20,10 +19,7 @@ from opencode_api.http._validation import path_id, read_query
 
 
 def _message_id(request: web.Request) -> str:
-    ident = request.match_info["mid"]
-    if "\x00" in ident:
-        raise NotFoundError("message", ident.replace("\x00", "\\u0000"))
-    return ident
+    return path_id(request, "message", key="mid")
 
 
 @route(

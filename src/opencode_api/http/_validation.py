@@ -91,10 +91,10 @@ def read_query(request: web.Request, model: type[M]) -> M:
     return model.model_validate(dict(query))
 
 
-def path_id(request: web.Request, kind: str = "session") -> str:
-    """The route's ``{id}``; one with a NUL character is not found (no stored id holds one, and
-    PostgreSQL would fail on it as if it were down)."""
-    ident = request.match_info["id"]
+def path_id(request: web.Request, kind: str = "session", *, key: str = "id") -> str:
+    """The route's ``{id}`` (or ``{key}``); one with a NUL character is not found (no stored id
+    holds one, and PostgreSQL would fail on it as if it were down)."""
+    ident = request.match_info[key]
     if "\x00" in ident:
         raise NotFoundError(kind, ident.replace("\x00", "\\u0000"))
     return ident
