@@ -1,20 +1,21 @@
 """``ShardHost``: many sessions' actors in one Ray actor process (``serve --ray``).
 
 A shard is a ``Runtime`` like a single server's (local placement, the same store, LLM client and
-tools), wrapped in the calls a front end makes. Events leave in batches: every item of one Ray
-streaming generator is a list of what was ready at once (``(seq, event)`` pairs), never one Ray
-item per event. Ray imports and decorates this class (``_shards.py``); nothing here imports Ray.
+tools), wrapped in the calls a front end makes. Events leave through one feed per front end
+(``_feed.py``): every Ray item carries what was ready for that front end, for all its
+streams. Ray imports and decorates this class (``_sharded.py``); nothing here imports Ray.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from opencode_api.actors._feed import ShardFeeds
 from opencode_api.actors._runtime import Runtime
 from opencode_api.actors._turn_request import TurnRequest
+from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.settings import Settings
 from opencode_api.store import open_store_for
 
@@ -44,6 +45,7 @@ class ShardHost:
         self._settings = settings
         self._runtime: Runtime | None = None
         self._opening = asyncio.Lock()
+        self._feeds = ShardFeeds(settings.shard_batch_window)
 
     async def runtime(self) -> Runtime:
         if self._runtime is None:
@@ -70,30 +72,41 @@ class ShardHost:
         result = getattr(runtime, name)(*args, **kwargs)
         return await result if asyncio.iscoroutine(result) else result
 
-    async def turn(self, request: TurnRequest) -> AsyncIterator[Any]:
-        """The turn's user message id first (request errors raise before it), then batches of
-        the session's events until the turn's terminal one."""
+    # -- the feed: every stream a front end has open here, in one Ray streaming call --------
+
+    async def feed(self, front: str) -> AsyncIterator[list[tuple[str, Any]]]:
+        """``[(stream key, batch or None at its end), ...]`` per Ray item; ``[]`` first."""
+        async for items in self._feeds.feed(front):
+            yield items
+
+    async def start_turn(self, front: str, key: str, request: TurnRequest) -> str:
+        """Enqueue the turn (request errors raise here) and stream its events as ``key``."""
         runtime = await self.runtime()
         stream = runtime.send_request(request)
-        try:
-            await stream.start()
-            yield stream.turn_id
-            async for batch in _coalesced(stream.batches(), self._settings.shard_batch_window):
-                yield batch
-        finally:
-            await stream.aclose()
+        await stream.start()
+        self._feeds.pump(front, key, _closing(stream))
+        assert stream.turn_id is not None
+        return stream.turn_id
 
-    async def events(
-        self, session_id: str, user_id: str | None, after: int | None
-    ) -> AsyncIterator[Batch]:
-        """A session's events after ``after`` (re-attach), then live, in batches; an empty
-        batch first, so the caller knows the subscription exists."""
+    async def start_events(
+        self, front: str, key: str, session_id: str, user_id: str | None, after: int | None
+    ) -> None:
+        """Re-attach: the session's events after ``after``, then live, streamed as ``key``."""
         runtime = await self.runtime()
-        async with runtime.subscribe(session_id, user_id=user_id, after=after) as subscription:
-            yield []
-            async for first in subscription:
-                rest = subscription.take_pending()
-                yield [(item.seq, item.event) for item in (first, *rest)]
+        attached = runtime.subscribe(session_id, user_id=user_id, after=after)
+        subscription = await attached.__aenter__()  # not found, forbidden: raised here
+
+        async def batches() -> AsyncIterator[list[Any]]:
+            try:
+                async for first in subscription:
+                    yield [first, *subscription.take_pending()]
+            finally:
+                await attached.__aexit__(None, None, None)
+
+        self._feeds.pump(front, key, batches())
+
+    async def stop_stream(self, front: str, key: str) -> None:
+        self._feeds.stop(front, key)
 
     async def bus(self) -> AsyncIterator[list[Any]]:
         """This shard's bus events (``GET /event``), in batches; an empty batch first."""
@@ -107,36 +120,9 @@ class ShardHost:
             subscription.close()
 
 
-async def _coalesced(batches: AsyncIterator[list[Any]], window: float) -> AsyncIterator[Batch]:
-    """``batches`` as ``(seq, event)`` lists, each holding what arrived within ``window``
-    seconds of its first event: every Ray item costs ~0.6 ms of CPU, a few ms of delay less."""
-    queue: asyncio.Queue[list[Any] | None] = asyncio.Queue()
-
-    async def pump() -> None:
-        try:
-            async for batch in batches:
-                queue.put_nowait(batch)
-        finally:
-            queue.put_nowait(None)
-
-    task = asyncio.create_task(pump())
+async def _closing(stream: TurnStream) -> AsyncIterator[list[Any]]:
     try:
-        ended = False
-        while not ended:
-            first = await queue.get()
-            if first is None:
-                break
-            items = list(first)
-            if window > 0:
-                await asyncio.sleep(window)
-            while not queue.empty():
-                more = queue.get_nowait()
-                if more is None:
-                    ended = True
-                    break
-                items.extend(more)
-            yield [(item.seq, item.event) for item in items]
+        async for batch in stream.batches():
+            yield batch
     finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        await stream.aclose()

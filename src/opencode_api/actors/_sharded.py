@@ -24,6 +24,7 @@ import structlog
 
 from opencode_api.actors._compaction import CompactionStatus
 from opencode_api.actors._events import BusEvent
+from opencode_api.actors._feed import FeedSubscription, FrontFeed, open_stream
 from opencode_api.actors._remote_subscription import RemoteSubscription, shard_lost, unwrap
 from opencode_api.actors._runtime import Runtime
 from opencode_api.actors._shard import ShardHost
@@ -95,6 +96,8 @@ class ShardedRuntime(Runtime):
         except Exception as exc:
             await super().close(0.0)
             raise ShardsUnavailable(f"the Ray shards are not reachable: {exc}") from exc
+        self._feeds = [FrontFeed(shard) for shard in self._shards]
+        await asyncio.gather(*(feed.start() for feed in self._feeds))
         self._remote_status: dict[str, Literal["idle", "busy"]] = {}
         self._pumps = [
             asyncio.create_task(self._pump_bus(shard), name=f"shard-bus-{index}")
@@ -102,6 +105,8 @@ class ShardedRuntime(Runtime):
         ]
 
     async def close(self, grace: float | None = None) -> None:
+        for feed in getattr(self, "_feeds", []):
+            await feed.close()
         for task in getattr(self, "_pumps", []):
             task.cancel()
         for task in getattr(self, "_pumps", []):
@@ -109,8 +114,14 @@ class ShardedRuntime(Runtime):
                 await task
         await super().close(grace)
 
+    def _index(self, session_id: str) -> int:
+        return zlib.crc32(session_id.encode()) % len(self._shards)
+
     def _shard(self, session_id: str) -> Any:
-        return self._shards[zlib.crc32(session_id.encode()) % len(self._shards)]
+        return self._shards[self._index(session_id)]
+
+    def _feed(self, session_id: str) -> FrontFeed:
+        return self._feeds[self._index(session_id)]
 
     async def _command(self, session_id: str, name: str, *args: Any, **kwargs: Any) -> Any:
         shard = self._shard(session_id)
@@ -170,54 +181,49 @@ class ShardedRuntime(Runtime):
     # -- what a session's actor does: in its shard ------------------------------------------
 
     def send_request(self, request: TurnRequest) -> TurnStream:
-        shard = self._shard(request.session_id)
+        session_id = request.session_id
+        feed = self._feed(session_id)
         turn: dict[str, str] = {}
 
-        async def start() -> tuple[str, Any]:
-            generator = shard.turn.remote(request)
-            subscription = RemoteSubscription(generator)
-            try:
-                return str(await subscription.next_batch()), generator
-            except StopAsyncIteration:
-                raise ShardsUnavailable("the shard ended the turn before it started") from None
-            except BaseException:
-                subscription.close()
-                raise
-
         async def enqueue() -> tuple[str, Subscription[Any]]:
-            turn_id, generator = await self._while_restarting(start)
+            async def start(front: str, key: str) -> str:
+                return str(await _call_method(feed.shard.start_turn, front, key, request))
+
+            turn_id, stream = await self._while_restarting(
+                lambda: open_stream(feed, start, lambda turn_id: (session_id, turn_id))
+            )
             turn["id"] = turn_id
-            remote = RemoteSubscription(generator, turn=(request.session_id, turn_id))
-            return turn_id, remote  # type: ignore[return-value]
+            return turn_id, stream  # type: ignore[return-value]
 
         async def resubscribe(after: int | None) -> Subscription[Any]:
-            generator = shard.events.remote(request.session_id, request.user_id, after)
-            remote = RemoteSubscription(generator, turn=(request.session_id, turn["id"]))
-            await remote.next_batch()  # the empty first batch: subscribed
-            return remote  # type: ignore[return-value]
+            _, stream = await self._attach(session_id, request.user_id, after, turn.get("id"))
+            return stream  # type: ignore[return-value]
 
         return TurnStream(enqueue, resubscribe)
+
+    async def _attach(
+        self, session_id: str, user_id: str | None, after: int | None, turn_id: str | None
+    ) -> tuple[Any, FeedSubscription]:
+        feed = self._feed(session_id)
+
+        async def start(front: str, key: str) -> None:
+            await _call_method(feed.shard.start_events, front, key, session_id, user_id, after)
+
+        return await self._while_restarting(
+            lambda: open_stream(
+                feed, start, lambda _: (session_id, turn_id) if turn_id is not None else None
+            )
+        )
 
     @asynccontextmanager
     async def subscribe(
         self, session_id: str, *, user_id: str | None = None, after: int | None = None
     ) -> AsyncIterator[Subscription[Any]]:
-        shard = self._shard(session_id)
-
-        async def attach() -> RemoteSubscription:
-            remote = RemoteSubscription(shard.events.remote(session_id, user_id, after))
-            try:
-                await remote.next_batch()  # not found, forbidden: raised here, before any frame
-            except BaseException:
-                remote.close()
-                raise
-            return remote
-
-        remote = await self._while_restarting(attach)
+        _, stream = await self._attach(session_id, user_id, after, None)
         try:
-            yield remote  # type: ignore[misc]
+            yield stream  # type: ignore[misc]
         finally:
-            remote.close()
+            stream.close()
 
     async def abort(self, session_id: str, *, user_id: str | None = None) -> bool:
         return bool(await self._command(session_id, "abort", session_id, user_id=user_id))
@@ -290,8 +296,13 @@ def _restore(handlers: dict[int, Any]) -> None:
 
 
 async def _call(shard: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return await _call_method(shard.command, name, args, kwargs)
+
+
+async def _call_method(method: Any, *args: Any) -> Any:
+    """A shard's method called remotely; the shard's own exception re-raised as itself."""
     try:
-        return await shard.command.remote(name, args, kwargs)
+        return await method.remote(*args)
     except Exception as exc:
         raise unwrap(exc) from None
 
