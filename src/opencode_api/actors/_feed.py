@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from opencode_api.actors._events import ErrorEvent, MessageStart
-from opencode_api.actors._remote_subscription import INTERRUPTED, shard_lost, unwrap
+from opencode_api.actors._shard_errors import INTERRUPTED, shard_lost, unwrap
 from opencode_api.runtime import OutboxItem
 
 log = structlog.get_logger("opencode_api.shards")

@@ -25,9 +25,9 @@ import structlog
 from opencode_api.actors._compaction import CompactionStatus
 from opencode_api.actors._events import BusEvent
 from opencode_api.actors._feed import FeedSubscription, FrontFeed, open_stream
-from opencode_api.actors._remote_subscription import RemoteSubscription, shard_lost, unwrap
 from opencode_api.actors._runtime import Runtime
 from opencode_api.actors._shard import ShardHost
+from opencode_api.actors._shard_errors import shard_lost, unwrap
 from opencode_api.actors._turn_request import TurnRequest
 from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.errors import OpenCodeError
@@ -148,24 +148,25 @@ class ShardedRuntime(Runtime):
 
     async def _pump_bus(self, shard: Any) -> None:
         delay = 0.1
+        import ray
+
         while True:
-            subscription = RemoteSubscription(shard.bus.remote())
+            generator = shard.bus.remote()
             try:
-                while True:
-                    batch = await subscription.next_batch()
+                async for ref in generator:
                     delay = 0.1
-                    for event in batch:
+                    for event in await ref:
                         self._note_status(event)
                         self.bus.publish(event)
             except asyncio.CancelledError:
-                subscription.close()
+                with contextlib.suppress(Exception):
+                    ray.cancel(generator)
                 raise
             except Exception as exc:
-                subscription.close()
                 if not shard_lost(exc):
-                    log.warning("shard bus failed, resubscribing", error=str(exc))
-                await asyncio.sleep(delay)  # the shard restarts: ask again
-                delay = min(delay * 2, 2.0)
+                    log.warning("shard bus failed, resubscribing", error=str(unwrap(exc)))
+            await asyncio.sleep(delay)  # the shard restarts (or its bus closed): ask again
+            delay = min(delay * 2, 2.0)
 
     def _note_status(self, event: BusEvent) -> None:
         if event.type == "session.status" and event.session_id is not None:
