@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from opencode_api.actors import Done, ErrorEvent, Runtime, ShardedRuntime, TurnEvent, open_runtime
+from opencode_api.actors import (
+    Done,
+    ErrorEvent,
+    Runtime,
+    ShardedRuntime,
+    TurnEvent,
+    TurnRequest,
+    open_runtime,
+)
 from opencode_api.testing import FakeLLMServer, Reply
 from tests.actors.conftest import make_settings
 
@@ -99,6 +107,22 @@ async def test_reattach_and_abort_through_the_other_front_end(
             assert await asyncio.wait_for(b.abort(session.id), 30)
         rest = await asyncio.wait_for(_events(stream), 30)
         assert isinstance(rest[-1], Done) and rest[-1].stop_reason == "aborted"
+
+
+async def test_background_turns_replies_and_edits_through_the_shards(
+    ray_cluster: Any, tmp_path: Path, fake: FakeLLMServer, postgres_database_url: str
+) -> None:
+    async with front_ends(tmp_path, fake, postgres_database_url) as (a, b):
+        session = await a.create_session()
+        turn_id, status = await a.send_background(TurnRequest(session.id, "in the background"))
+        assert status == "running"
+        reply = await b.reply(session.id, turn_id, wait=30)  # waited for through the other one
+        assert reply.status == "done" and reply.message is not None
+        message = await b.get_message(session.id, reply.message.id)
+        assert message.parent_id == turn_id
+        await a.delete_message(session.id, reply.message.id)
+        page = await b.list_messages(session.id)
+        assert [m.id for m in page.messages] == [turn_id]
 
 
 async def test_a_shard_that_dies_mid_turn(
