@@ -87,6 +87,10 @@ async def test_turns_through_two_front_ends_one_activation_per_session(
             mine = [s for s in sessions if zlib.crc32(s.id.encode()) % len(shards) == index]
             stats = await shard.command.remote("stats", (), {})
             assert (stats.activations, stats.live) == (len(mine), len(mine))
+        # The front end's own stats (the /metrics gauges) are every shard's, summed.
+        summed = await b.refresh_stats()  # type: ignore[attr-defined]
+        assert (summed.activations, summed.live, summed.busy) == (len(sessions), len(sessions), 0)
+        assert b.stats() == summed
 
 
 async def test_reattach_and_abort_through_the_other_front_end(

@@ -31,7 +31,7 @@ from opencode_api.actors._shard_errors import shard_lost, unwrap
 from opencode_api.actors._turn_request import TurnRequest
 from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.errors import OpenCodeError
-from opencode_api.runtime import Subscription
+from opencode_api.runtime import Subscription, SupervisorStats
 from opencode_api.settings import Settings
 
 log = structlog.get_logger("opencode_api.shards")
@@ -99,10 +99,12 @@ class ShardedRuntime(Runtime):
         self._feeds = [FrontFeed(shard) for shard in self._shards]
         await asyncio.gather(*(feed.start() for feed in self._feeds))
         self._remote_status: dict[str, Literal["idle", "busy"]] = {}
+        self._shard_stats: SupervisorStats | None = None
         self._pumps = [
             asyncio.create_task(self._pump_bus(shard), name=f"shard-bus-{index}")
             for index, shard in enumerate(self._shards)
         ]
+        self._pumps.append(asyncio.create_task(self._poll_stats(), name="shard-stats"))
 
     async def close(self, grace: float | None = None) -> None:
         for feed in getattr(self, "_feeds", []):
@@ -178,6 +180,39 @@ class ShardedRuntime(Runtime):
 
     def status(self, session_id: str) -> Literal["idle", "busy"]:
         return self._remote_status.get(session_id, "idle")
+
+    # -- the shards' supervisors, summed (the live and busy gauges of /metrics) --------------
+
+    def stats(self) -> SupervisorStats:
+        """Every shard's supervisor summed, as of the last poll (every 5 s)."""
+        return self._shard_stats if self._shard_stats is not None else super().stats()
+
+    async def refresh_stats(self) -> SupervisorStats:
+        results = await asyncio.gather(
+            *(_call(shard, "stats", (), {}) for shard in self._shards), return_exceptions=True
+        )
+        stats = [r for r in results if isinstance(r, SupervisorStats)]
+        depths = sorted(
+            ((depth, actor) for s in stats for actor, depth in s.mailbox_depths.items()),
+            reverse=True,
+        )[:20]
+        self._shard_stats = SupervisorStats(
+            live=sum(s.live for s in stats),
+            busy=sum(s.busy for s in stats),
+            activations=sum(s.activations for s in stats),
+            restarts=sum(s.restarts for s in stats),
+            passivations=sum(s.passivations for s in stats),
+            stopped=sum(s.stopped for s in stats),
+            mailbox_depth_total=sum(s.mailbox_depth_total for s in stats),
+            mailbox_depths={actor: depth for depth, actor in depths},
+        )
+        return self._shard_stats
+
+    async def _poll_stats(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await self.refresh_stats()
+            await asyncio.sleep(5.0)
 
     # -- what a session's actor does: in its shard ------------------------------------------
 
