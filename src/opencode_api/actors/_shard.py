@@ -9,6 +9,7 @@ streams. Ray imports and decorates this class (``_sharded.py``); nothing here im
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,9 +19,6 @@ from opencode_api.actors._turn_request import TurnRequest
 from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.settings import Settings
 from opencode_api.store import open_store_for
-
-# (seq, event) pairs: one Ray item.
-Batch = list[tuple[int, Any]]
 
 # What a front end may ask a shard to run as a plain call (session-scoped commands).
 _COMMANDS = frozenset(
@@ -60,8 +58,6 @@ class ShardHost:
 
     async def ready(self) -> int:
         """Open the runtime now (a front end calls this once per shard at start-up)."""
-        import os
-
         await self.runtime()
         return os.getpid()
 

@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 import structlog
 
 from opencode_api.actors._compaction import CompactionStatus
+from opencode_api.actors._errors import NotFoundError
 from opencode_api.actors._events import BusEvent
 from opencode_api.actors._feed import FeedSubscription, FrontFeed, open_stream
 from opencode_api.actors._runtime import Runtime
@@ -75,7 +76,7 @@ def connect_shards(settings: Settings) -> list[Any]:
 
 
 class ShardedRuntime(Runtime):
-    """See the module docstring. Built by ``open_runtime`` when ``RAY_ADDRESS``/``--ray`` is set."""
+    """See the module docstring. ``open_runtime`` builds one under ``--ray`` (``ray_cluster``)."""
 
     _shards: list[Any]
 
@@ -311,8 +312,6 @@ class ShardedRuntime(Runtime):
         await self._command(session_id, "reject_question", question_id, user_id=user_id)
 
     async def _question_session(self, question_id: str, user_id: str | None) -> str:
-        from opencode_api.actors._errors import NotFoundError
-
         question = await self.store.get_question(question_id, user_id=user_id)
         if question is None or question.status != "pending":
             raise NotFoundError("question", question_id)
