@@ -14,6 +14,7 @@ from opencode_api.actors import Runtime, open_runtime
 from opencode_api.http import (
     _catalogue_routes,
     _message_routes,
+    _playground,
     _service_routes,
     _session_routes,
     _stream_routes,
@@ -45,6 +46,7 @@ def all_routes() -> list[RouteSpec]:
         *_message_routes.ROUTES,
         *_catalogue_routes.ROUTES,
         *_service_routes.ROUTES,
+        *_playground.ROUTES,
     ]
 
 

@@ -1,0 +1,144 @@
+// Following one session's stream (GET /session/{id}/stream): the single source of the live
+// conversation. It starts with after=0, so the running turn is replayed from its message_start
+// (a reload mid-turn misses nothing), and resumes a broken connection with Last-Event-ID.
+//
+// The replay buffer may also hold turns that are over (drawn from the stored list already) and
+// turns whose messages are gone (reverted by a regenerate, deleted): an event of a message the
+// page does not know holds the stream until GET /session/{id}/message/{mid} says what it is.
+
+import { api, ApiError, stream } from "./api.js";
+
+const LIVE = new Set(["running", "queued"]);
+
+const wait = (ms, signal) =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+
+export class SessionFeed {
+  /** hooks: {event(event), state("open"|"reconnecting"), failed(error)} */
+  constructor(sessionId, chat, hooks) {
+    this.sessionId = sessionId;
+    this.chat = chat;
+    this.hooks = hooks;
+    this.controller = new AbortController();
+    this.lastEventId = null;
+    this.settled = new Set(); // finished messages drawn from the store: their replay is skipped
+    this.ghosts = new Set(); // messages that are gone
+    this.live = new Set(); // looked up: running, draw its events
+    this.held = null; // events waiting while a message is looked up
+  }
+
+  /** Messages drawn from the store: the finished ones need no replay. */
+  stored(messages) {
+    for (const message of messages) if (!LIVE.has(message.status)) this.settled.add(message.id);
+  }
+
+  stop() {
+    this.controller.abort();
+  }
+
+  async run() {
+    const { signal } = this.controller;
+    let delay = 500;
+    while (!signal.aborted) {
+      const resume = this.lastEventId;
+      try {
+        await stream("GET", `session/${this.sessionId}/stream${resume == null ? "?after=0" : ""}`, {
+          lastEventId: resume,
+          signal,
+          onOpen: () => {
+            delay = 500;
+            this.hooks.state("open");
+          },
+          onFrame: (frame) => this.frame(frame),
+        });
+      } catch (error) {
+        if (signal.aborted) return;
+        if (error instanceof ApiError && error.status !== 503) {
+          this.hooks.failed(error);
+          return;
+        }
+      }
+      if (signal.aborted) return;
+      this.hooks.state("reconnecting");
+      await wait(delay, signal);
+      delay = Math.min(delay * 2, 8000);
+    }
+  }
+
+  frame(frame) {
+    if (this.controller.signal.aborted || typeof frame.data !== "object" || !frame.data) return;
+    if (frame.id != null) {
+      const id = Number(frame.id);
+      if (this.lastEventId != null && id <= this.lastEventId) return; // seen already
+      this.lastEventId = id;
+    }
+    if (this.held) this.held.push(frame.data);
+    else this.handle(frame.data);
+  }
+
+  handle(event) {
+    const id = event.message_id;
+    if (!id || this.ghosts.has(id) || this.settled.has(id)) return;
+    if (!this.chat.byId(id)) {
+      this.held = [event];
+      this.lookUp(id).finally(() => this.drain());
+      return;
+    }
+    this.deliver(event);
+  }
+
+  deliver(event) {
+    this.chat.apply(event);
+    this.hooks.event(event);
+  }
+
+  drain() {
+    if (this.controller.signal.aborted) return;
+    const queue = this.held ?? [];
+    this.held = null;
+    while (queue.length) {
+      if (this.held) {
+        this.held.push(...queue);
+        return;
+      }
+      const event = queue.shift();
+      const id = event.message_id;
+      if (this.ghosts.has(id) || this.settled.has(id)) continue;
+      if (this.chat.byId(id) || event.type === "message_start" || this.live.has(id)) this.deliver(event);
+      else this.handle(event);
+    }
+  }
+
+  async lookUp(id) {
+    const base = `session/${this.sessionId}/message`;
+    let message = null;
+    try {
+      message = await api("GET", `${base}/${id}`, undefined, { signal: this.controller.signal });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) this.ghosts.add(id);
+      else this.live.add(id); // cannot tell: draw it rather than lose it
+      return;
+    }
+    this.live.add(id);
+    const parent = message.parent_id;
+    if (parent && !this.chat.byId(parent) && !this.chat.pending.length) {
+      // A turn sent from elsewhere: draw its user message first.
+      const user = await api("GET", `${base}/${parent}`).catch(() => null);
+      if (user && !this.chat.byId(parent)) this.chat.root.append(this.chat.storedMessage(user));
+    }
+    if (!LIVE.has(message.status)) {
+      // Over already (it ended between the list and the stream): the store has all of it.
+      this.settled.add(id);
+      if (!this.chat.byId(id)) {
+        const el = this.chat.storedMessage(message);
+        const user = this.chat.byId(parent);
+        if (user) user.after(el);
+        else this.chat.root.append(el);
+      }
+      this.hooks.event({ type: "done", message_id: id });
+    }
+  }
+}
