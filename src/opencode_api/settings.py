@@ -131,6 +131,17 @@ class Settings(BaseSettings):
     webfetch_allow_hosts: CsvList = Field(default_factory=list)
     webfetch_max_bytes: int = 5 * 1024 * 1024
 
+    # -- MCP ----------------------------------------------------------------------------------
+    # A JSON file in the ``{"mcpServers": {...}}`` form (tools/_mcp_config.py); each server's
+    # tools are offered as ``<server>_<tool>``. Connected in the background at start-up.
+    mcp_config: str | None = None
+    mcp_call_timeout: float = Field(default=60.0, gt=0)
+    # Initialize and list the tools within this long, or the attempt counts as failed.
+    mcp_connect_timeout: float = Field(default=30.0, gt=0)
+    # A failed or dropped server is retried after base * 2**attempt s (capped, with jitter).
+    mcp_reconnect_base_delay: float = Field(default=1.0, gt=0)
+    mcp_reconnect_max_delay: float = Field(default=60.0, gt=0)
+
     def resolved_database_url(self) -> str:
         """``DATABASE_URL``; else Supabase REST when configured; else the SQLite default."""
         if self.database_url:

@@ -1,4 +1,5 @@
-"""The agent's tools (webfetch, websearch, todowrite/todoread, question) and their registry."""
+"""The agent's tools (webfetch, websearch, todowrite/todoread, question, MCP servers' tools) and
+their registry."""
 
 from opencode_api.tools._base import (
     QuestionRejected,
@@ -9,6 +10,9 @@ from opencode_api.tools._base import (
     ToolOutput,
     ToolResult,
 )
+from opencode_api.tools._mcp import McpServers, McpServerStatus, McpTimings
+from opencode_api.tools._mcp_config import McpConfig, McpConfigError, load_mcp_config
+from opencode_api.tools._mcp_tool import McpTool
 from opencode_api.tools._question import QuestionParams, QuestionTool
 from opencode_api.tools._registry import ToolRegistry, default_registry
 from opencode_api.tools._search_backends import (
@@ -39,6 +43,12 @@ __all__ = [
     "DdgsBackend",
     "ExaBackend",
     "Lookup",
+    "McpConfig",
+    "McpConfigError",
+    "McpServerStatus",
+    "McpServers",
+    "McpTimings",
+    "McpTool",
     "QuestionParams",
     "QuestionRejected",
     "QuestionTool",
@@ -62,4 +72,5 @@ __all__ = [
     "WebSearchTool",
     "blocked_reason",
     "default_registry",
+    "load_mcp_config",
 ]

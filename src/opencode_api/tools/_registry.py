@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from opencode_api.settings import Settings
 from opencode_api.tools._base import Tool, ToolContext, ToolError, ToolResult
+from opencode_api.tools._mcp import McpServers
 from opencode_api.tools._question import QuestionTool
 from opencode_api.tools._ssrf import Lookup
 from opencode_api.tools._todo import TodoReadTool, TodoWriteTool
@@ -44,14 +45,18 @@ class ToolRegistry:
 
     ``execute`` never raises for a failing tool: bad arguments, a timeout, a ``ToolError`` or any
     other exception become a ``ToolResult`` with ``is_error=True``. Only cancellation (an abort)
-    propagates.
+    propagates. ``mcp``: the MCP servers whose connected tools are offered after the built-in
+    ones (``start`` connects them).
     """
 
-    def __init__(self, tools: Iterable[Tool[Any]] = ()) -> None:
+    def __init__(self, tools: Iterable[Tool[Any]] = (), *, mcp: McpServers | None = None) -> None:
         self._tools: dict[str, Tool[Any]] = {}
+        self.mcp = mcp
         # pydantic builds a JSON schema in ~1 ms per tool: once per turn it led the server's
         # profile at 1,000 sessions. Built once, kept as JSON so each caller gets its own copy.
         self._schemas: list[dict[str, Any]] | None = None
+        # Rebuilt when an MCP server connects or fails (the servers' version changes).
+        self._schemas_version = -1
         for tool in tools:
             self.register(tool)
 
@@ -61,15 +66,25 @@ class ToolRegistry:
         self._tools[tool.name] = tool
         self._schemas = None
 
+    def start(self) -> None:
+        """Start connecting the MCP servers in the background (the runtime's start-up)."""
+        if self.mcp is not None:
+            self.mcp.start()
+
     def get(self, name: str) -> Tool[Any] | None:
-        return self._tools.get(name)
+        tool = self._tools.get(name)
+        if tool is None and self.mcp is not None:
+            return self.mcp.get(name)
+        return tool
 
     @property
     def names(self) -> list[str]:
-        return list(self._tools)
+        """Built-in tools, then the tools of the MCP servers connected now."""
+        offered = [t.name for t in self.mcp.offered()] if self.mcp is not None else []
+        return [*self._tools, *(name for name in offered if name not in self._tools)]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tools
+        return name in self._tools or (isinstance(name, str) and self.get(name) is not None)
 
     def __iter__(self) -> Iterator[Tool[Any]]:
         return iter(self._tools.values())
@@ -82,8 +97,13 @@ class ToolRegistry:
 
         Built once and shared: callers treat the list as read-only (it goes into request bodies).
         """
-        if self._schemas is None:
+        version = self.mcp.version if self.mcp is not None else 0
+        if self._schemas is None or version != self._schemas_version:
             self._schemas = [tool.schema() for tool in self._tools.values()]
+            if self.mcp is not None:
+                offered = (t for t in self.mcp.offered() if t.name not in self._tools)
+                self._schemas.extend(tool.schema() for tool in offered)
+            self._schemas_version = version
         return self._schemas
 
     async def execute(
@@ -94,7 +114,10 @@ class ToolRegistry:
         def error(text: str, arguments: dict[str, Any] | None = None) -> ToolResult:
             return ToolResult(tool_call_id, name, text, is_error=True, arguments=arguments)
 
-        tool = self._tools.get(name)
+        tool = self.get(name)
+        unavailable = self.mcp.unavailable(name) if tool is None and self.mcp else None
+        if unavailable is not None:
+            return error(unavailable)
         if tool is None:
             available = ", ".join(self._tools) or "none"
             return error(f"unknown tool {name!r}; available tools: {available}")
@@ -145,10 +168,13 @@ class ToolRegistry:
                 await tool.aclose()
             except Exception:
                 log.exception("tool.close_failed", tool=tool.name)
+        if self.mcp is not None:
+            await self.mcp.aclose()
 
 
 def default_registry(settings: Settings, *, lookup: Lookup | None = None) -> ToolRegistry:
-    """Every built-in tool, configured from settings (``lookup``: the DNS seam for webfetch)."""
+    """Every built-in tool, configured from settings (``lookup``: the DNS seam for webfetch),
+    and the MCP servers of ``MCP_CONFIG`` (``McpConfigError`` for a bad file)."""
     return ToolRegistry(
         [
             WebFetchTool.from_settings(settings, lookup=lookup),
@@ -156,5 +182,6 @@ def default_registry(settings: Settings, *, lookup: Lookup | None = None) -> Too
             TodoWriteTool(),
             TodoReadTool(),
             QuestionTool(question_timeout=settings.question_timeout),
-        ]
+        ],
+        mcp=McpServers.from_settings(settings),
     )
