@@ -18,9 +18,7 @@ from opencode_api.actors._answers import QuestionAnswers
 from opencode_api.actors._busy import ClearOnStop, PendingTurns
 from opencode_api.actors._compaction import CompactionStatus, compaction_status
 from opencode_api.actors._deps import SessionDeps, TurnSummary
-from opencode_api.actors._errors import (
-    NotFoundError,
-)
+from opencode_api.actors._errors import NotFoundError
 from opencode_api.actors._events import BusEvent
 from opencode_api.actors._history_edits import HistoryEdits
 from opencode_api.actors._messages import (
@@ -157,6 +155,7 @@ class Runtime:
             self.llm.start_warm_up()
         await self.lease.start(recover=self.settings.mark_interrupted_on_start)
         await self.placement.start()
+        self.tools.start()  # MCP servers connect in the background
         self._started = True
 
     async def close(self, grace: float | None = None) -> None:
