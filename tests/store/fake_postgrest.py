@@ -271,6 +271,120 @@ class FakePostgrest:
         )
         return True
 
+    def _after(self, session_id: str, message_id: str | None) -> Callable[[Row], bool] | None:
+        """Whether a message of the session is at or after ``message_id`` (None: no message)."""
+        cut = self.db.get("opencode_messages", message_id)
+        if cut is None or cut["session_id"] != session_id:
+            return None
+        point = (cut["created_at"], cut["id"])
+        return lambda m: (m["created_at"], m["id"]) >= point
+
+    def _messages_of(self, session_id: str) -> list[Row]:
+        rows = self.db.tables["opencode_messages"].values()
+        return [m for m in rows if m["session_id"] == session_id]
+
+    def _fn_fork_session(
+        self, p_source: str, p_fork: Row, p_upto: str | None, p_tag: str, p_user: str | None
+    ) -> int:
+        source = self.db.get("opencode_sessions", p_source)
+        if source is None or (p_user is not None and source["user_id"] != p_user):
+            return -1
+        visible = [m for m in self._messages_of(p_source) if not m.get("reverted")]
+        if p_upto is not None:
+            after = self._after(p_source, p_upto)
+            if after is None or not any(m["id"] == p_upto for m in visible):
+                return -1
+            visible = [m for m in visible if not after(m) or m["id"] == p_upto]
+        fork_id, user = p_fork["id"], p_fork.get("user_id")
+
+        def copy(value: str | None) -> str | None:
+            return None if value is None else value[:30] + p_tag
+
+        self.db.insert("opencode_sessions", dict(p_fork))
+        ids = {m["id"] for m in visible}
+        for m in visible:
+            status = "interrupted" if m["status"] in ("queued", "running") else m["status"]
+            self.db.insert(
+                "opencode_messages",
+                {
+                    **m,
+                    "id": copy(m["id"]),
+                    "session_id": fork_id,
+                    "user_id": user,
+                    "status": status,
+                    "parent_id": copy(m.get("parent_id")),
+                    "reverted": False,
+                },
+            )
+        for part in list(self.db.tables["opencode_message_parts"].values()):
+            if part["message_id"] in ids:
+                self.db.insert(
+                    "opencode_message_parts",
+                    {
+                        **part,
+                        "id": copy(part["id"]),
+                        "message_id": copy(part["message_id"]),
+                        "session_id": fork_id,
+                        "user_id": user,
+                    },
+                )
+        todos = self.db.get("opencode_todos", p_source)
+        if todos is not None:
+            self.db.insert("opencode_todos", {**todos, "session_id": fork_id, "user_id": user})
+        state = self.db.get("opencode_compaction", p_source)
+        if state is not None:
+            self.db.insert(
+                "opencode_compaction",
+                {
+                    **state,
+                    "session_id": fork_id,
+                    "user_id": user,
+                    "status": "idle",
+                    "last_error": None,
+                },
+            )
+        self.db.update("opencode_sessions", (fork_id,), {"message_count": len(visible)})
+        return len(visible)
+
+    def _fn_revert_session(self, p_session_id: str, p_message: str | None) -> bool:
+        if self.db.get("opencode_sessions", p_session_id) is None:
+            return False
+        after = None if p_message is None else self._after(p_session_id, p_message)
+        if p_message is not None and after is None:
+            return False
+        for m in self._messages_of(p_session_id):
+            if m["status"] in ("queued", "running") and after is not None:
+                continue
+            hidden = after is not None and after(m)
+            self.db.update("opencode_messages", (m["id"],), {"reverted": hidden})
+        self.db.update(
+            "opencode_sessions",
+            (p_session_id,),
+            {"revert_message_id": p_message, "updated_at": now()},
+        )
+        return True
+
+    def _fn_commit_revert(self, p_session_id: str, p_from: str | None) -> int:
+        after = None if p_from is None else self._after(p_session_id, p_from)
+        deleted = 0
+        for m in self._messages_of(p_session_id):
+            finished = m["status"] not in ("queued", "running")
+            if m.get("reverted") or (after is not None and finished and after(m)):
+                self.db.delete("opencode_messages", (m["id"],))
+                deleted += 1
+        session = self.db.get("opencode_sessions", p_session_id)
+        if session is not None:
+            self.db.update(
+                "opencode_sessions",
+                (p_session_id,),
+                {
+                    "revert_message_id": None,
+                    "updated_at": now(),
+                    "message_count": session["message_count"] - deleted,
+                },
+            )
+        return deleted
+
     def _fn_upsert_parts(self, p_parts: list[Row]) -> None:
         if not p_parts:
             return

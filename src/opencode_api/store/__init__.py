@@ -12,6 +12,7 @@ from opencode_api.store._factory import open_store, open_store_for
 from opencode_api.store._models import (
     CompactionState,
     DailyUsage,
+    ForkOrigin,
     Message,
     MessagePage,
     MessageStatus,
@@ -22,6 +23,7 @@ from opencode_api.store._models import (
     QuestionItem,
     QuestionOption,
     Reservation,
+    RevertPoint,
     Session,
     SessionCost,
     StepRecord,
@@ -39,6 +41,7 @@ from opencode_api.usage import Usage
 __all__ = [
     "CompactionState",
     "DailyUsage",
+    "ForkOrigin",
     "Message",
     "MessagePage",
     "MessageStatus",
@@ -52,6 +55,7 @@ __all__ = [
     "QuestionItem",
     "QuestionOption",
     "Reservation",
+    "RevertPoint",
     "Session",
     "SessionCost",
     "SqliteStore",

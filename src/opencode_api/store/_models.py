@@ -28,6 +28,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class ForkOrigin(BaseModel):
+    """Where a fork came from: the session and the last message copied (None: all of them)."""
+
+    session_id: str
+    message_id: str | None = None
+
+
+class RevertPoint(BaseModel):
+    """A revert: this message and all after it are hidden until the next turn deletes them."""
+
+    message_id: str
+
+
 class Session(BaseModel):
     id: str
     title: str | None = None
@@ -42,6 +55,12 @@ class Session(BaseModel):
     total_cost: float = 0.0
     total_input_tokens: int = 0
     total_output_tokens: int = 0
+    # USD this session may spend in all; None: no limit.
+    max_cost: float | None = None
+    # Where this session's webhook events go (besides WEBHOOK_URL); None: nowhere.
+    webhook_url: str | None = None
+    forked_from: ForkOrigin | None = None
+    revert: RevertPoint | None = None
 
 
 class Part(BaseModel):
@@ -187,6 +206,8 @@ class DailyUsage(BaseModel):
     requests: int = 0
     reserved_tokens: int = 0
     reserved_requests: int = 0
+    # USD spent (DAILY_COST_LIMIT), step by step as turns run.
+    cost: float = 0.0
 
     @property
     def total_tokens(self) -> int:

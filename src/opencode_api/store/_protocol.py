@@ -24,8 +24,8 @@ from opencode_api.store._models import (
 )
 
 Order = Literal["asc", "desc"]
-
-_UNSET: object = object()
+# Session fields a PATCH may set back to null.
+ClearableField = Literal["max_cost", "webhook_url"]
 
 
 @runtime_checkable
@@ -64,8 +64,12 @@ class Store(Protocol):
         provider_id: str | None = None,
         model_id: str | None = None,
         status: SessionStatus | None = None,
+        max_cost: float | None = None,
+        webhook_url: str | None = None,
+        clear: Sequence[ClearableField] = (),
     ) -> Session | None:
-        """Set the fields given (None leaves a field as it is) and bump ``updated_at``."""
+        """Set the fields given (None leaves a field as it is), set those named in ``clear`` to
+        null, and bump ``updated_at``."""
 
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> bool:
         """Delete the session with its messages, parts, todos, questions and compaction state."""
@@ -86,6 +90,26 @@ class Store(Protocol):
         tokens keep what was spent); False when the session holds no such message."""
 
     async def get_message(self, message_id: str) -> Message | None: ...
+
+    # -- branching (API.md, "Branching and editing") -----------------------------------------
+    async def fork_session(
+        self, source_id: str, fork: Session, *, upto: str | None = None
+    ) -> Session | None:
+        """Create ``fork`` (a new session record, ``forked_from`` set) holding copies, under new
+        ids, of the source's visible messages up to and including ``upto`` (all when None) with
+        their parts, and of its todos and compaction record; queued or running copies become
+        ``interrupted``. The fork's cost totals start at zero. None when the source (of
+        ``fork.user_id``) or ``upto`` among its visible messages does not exist."""
+
+    async def revert_session(self, session_id: str, message_id: str | None) -> Session | None:
+        """Hide ``message_id`` and every finished message after it (by (created_at, id)) from
+        lists, forks and history, and record the revert point; ``None`` unhides them all. None
+        when there is no such session or the message is not one of its messages."""
+
+    async def commit_revert(self, session_id: str, from_message_id: str | None = None) -> int:
+        """Delete the hidden messages for good and clear the revert point (with
+        ``from_message_id``: hide that message and every finished one after it first); how
+        many messages were deleted."""
 
     async def set_message_status(
         self, message_id: str, status: MessageStatus, *, error: dict[str, object] | None = None

@@ -28,7 +28,8 @@ Row = Mapping[str, Any]
 
 SESSION_COLUMNS = (
     "id, user_id, title, provider_id, model_id, system, status, message_count, total_cost, "
-    "total_input_tokens, total_output_tokens, created_at, updated_at"
+    "total_input_tokens, total_output_tokens, created_at, updated_at, max_cost, webhook_url, "
+    "forked_from, revert_message_id"
 )
 MESSAGE_COLUMNS = (
     "id, session_id, role, created_at, content, provider_id, model_id, usage, cost, priced, "
@@ -162,6 +163,33 @@ class RowMapping(SqlDialect):
             total_output_tokens=r["total_output_tokens"],
             created_at=self._from_ts(r["created_at"]),
             updated_at=self._from_ts(r["updated_at"]),
+            max_cost=r["max_cost"],
+            webhook_url=r["webhook_url"],
+            forked_from=load_json(r["forked_from"]),
+            revert=None
+            if r["revert_message_id"] is None
+            else {"message_id": r["revert_message_id"]},
+        )
+
+    def _session_args(self, s: Session) -> tuple[Any, ...]:
+        return (
+            s.id,
+            s.user_id,
+            s.title,
+            s.provider_id,
+            s.model_id,
+            s.system,
+            s.status,
+            s.message_count,
+            s.total_cost,
+            s.total_input_tokens,
+            s.total_output_tokens,
+            self._ts(s.created_at),
+            self._ts(s.updated_at),
+            s.max_cost,
+            s.webhook_url,
+            None if s.forked_from is None else dump_json(s.forked_from.model_dump()),
+            None if s.revert is None else s.revert.message_id,
         )
 
     def _part(self, r: Row) -> Part:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from opencode_api.store._branch_records import BranchRecords
 from opencode_api.store._compaction_records import CompactionRecords
 from opencode_api.store._leases import TurnOwnership
 from opencode_api.store._models import (
@@ -19,7 +20,7 @@ from opencode_api.store._models import (
     Todo,
     utcnow,
 )
-from opencode_api.store._protocol import Order
+from opencode_api.store._protocol import ClearableField, Order
 from opencode_api.store._question_records import QuestionRecords
 from opencode_api.store._quota_ledger import QuotaLedger
 from opencode_api.store._rows import (
@@ -35,7 +36,9 @@ from opencode_api.store._rows import (
 from opencode_api.store._turn_writes import TurnWrites
 
 
-class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, TurnOwnership):
+class SqlStore(
+    TurnWrites, BranchRecords, QuestionRecords, CompactionRecords, QuotaLedger, TurnOwnership
+):
     """Every Store method in SQL understood by both SQLite (>= 3.35) and PostgreSQL."""
 
     # SQLite needs a LIMIT before an OFFSET; -1 means none. Postgres takes OFFSET alone.
@@ -79,6 +82,15 @@ class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, Turn
             by_message[r["message_id"]].append(self._part(r))
         return by_message
 
+    async def _revert_point(self, conn: Conn, session_id: str, user_id: str | None) -> bool | None:
+        """Whether the session has a revert in place; None when there is no such session."""
+        sql, args = "SELECT revert_message_id FROM sessions WHERE id = ?", [session_id]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        row = await conn.fetchrow(sql, *args)
+        return None if row is None else row["revert_message_id"] is not None
+
     async def _session_exists(self, conn: Conn, session_id: str, user_id: str | None) -> bool:
         sql, args = "SELECT 1 AS one FROM sessions WHERE id = ?", [session_id]
         if user_id is not None:
@@ -88,23 +100,11 @@ class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, Turn
 
     # -- sessions ------------------------------------------------------------------------------
     async def create_session(self, session: Session) -> Session:
+        args = self._session_args(session)
         async with self._single_write() as conn:
             await conn.execute(
-                f"INSERT INTO sessions ({SESSION_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                session.id,
-                session.user_id,
-                session.title,
-                session.provider_id,
-                session.model_id,
-                session.system,
-                session.status,
-                session.message_count,
-                session.total_cost,
-                session.total_input_tokens,
-                session.total_output_tokens,
-                self._ts(session.created_at),
-                self._ts(session.updated_at),
+                f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({self._marks(len(args))})",
+                *args,
             )
         return session
 
@@ -138,6 +138,9 @@ class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, Turn
         provider_id: str | None = None,
         model_id: str | None = None,
         status: SessionStatus | None = None,
+        max_cost: float | None = None,
+        webhook_url: str | None = None,
+        clear: Sequence[ClearableField] = (),
     ) -> Session | None:
         sets, args = ["updated_at = ?"], [self._ts(utcnow())]
         for column, value in (
@@ -145,10 +148,13 @@ class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, Turn
             ("provider_id", provider_id),
             ("model_id", model_id),
             ("status", status),
+            ("max_cost", max_cost),
+            ("webhook_url", webhook_url),
         ):
             if value is not None:
                 sets.append(f"{column} = ?")
                 args.append(value)
+        sets += [f"{column} = NULL" for column in clear if column in ("max_cost", "webhook_url")]
         sql = f"UPDATE sessions SET {', '.join(sets)} WHERE id = ?"
         args.append(session_id)
         if user_id is not None:
@@ -222,19 +228,24 @@ class SqlStore(TurnWrites, QuestionRecords, CompactionRecords, QuotaLedger, Turn
         where, args = "session_id = ?", [session_id]
         if not include_compacted:
             where += " AND compacted = FALSE"
-        page_args = list(args)
-        # A deferred join: the page's ids come from the (session_id, created_at, id) index alone,
-        # so skipping `offset` entries touches index pages only; full rows are read for the page.
-        page_sql = (
-            f"SELECT m.{MESSAGE_COLUMNS.replace(', ', ', m.')} FROM "
-            f"(SELECT id, created_at FROM messages WHERE {where} "
-            f"ORDER BY created_at {direction}, id {direction}"
-            f"{self._page_clause(limit, offset, page_args)}) AS p "
-            f"JOIN messages m ON m.id = p.id ORDER BY p.created_at {direction}, p.id {direction}"
-        )
         async with self._read() as conn:
-            if not await self._session_exists(conn, session_id, user_id):
+            revert = await self._revert_point(conn, session_id, user_id)
+            if revert is None:
                 return None
+            if revert:  # a revert hides messages: the index alone no longer says which
+                where += " AND reverted = FALSE"
+            page_args = list(args)
+            # A deferred join: the page's ids come from the (session_id, created_at, id) index
+            # alone, so skipping `offset` entries touches index pages only; full rows are read
+            # for the page.
+            page_sql = (
+                f"SELECT m.{MESSAGE_COLUMNS.replace(', ', ', m.')} FROM "
+                f"(SELECT id, created_at FROM messages WHERE {where} "
+                f"ORDER BY created_at {direction}, id {direction}"
+                f"{self._page_clause(limit, offset, page_args)}) AS p "
+                "JOIN messages m ON m.id = p.id "
+                f"ORDER BY p.created_at {direction}, p.id {direction}"
+            )
             count = await conn.fetchrow(f"SELECT COUNT(*) AS n FROM messages WHERE {where}", *args)
             rows = await conn.fetch(page_sql, *page_args)
             parts = await self._parts_of(conn, [r["id"] for r in rows])

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from opencode_api.store._branch_records import fork_tag
 from opencode_api.store._errors import StoreConflict, StoreError, StoreNotOpen
 from opencode_api.store._leases import INTERRUPTED_ERROR
 from opencode_api.store._models import (
@@ -22,7 +23,7 @@ from opencode_api.store._models import (
     Todo,
     utcnow,
 )
-from opencode_api.store._protocol import Order
+from opencode_api.store._protocol import ClearableField, Order
 from opencode_api.store._rows import cost_from_rows
 from opencode_api.store._supabase_records import SupabaseRecords
 from opencode_api.store._supabase_rows import (
@@ -36,6 +37,7 @@ from opencode_api.store._supabase_rows import (
     _part_from,
     _part_row,
     _session_from,
+    _session_row,
     _ts,
 )
 
@@ -145,9 +147,7 @@ class SupabaseStore(SupabaseRecords):
 
     # -- sessions ------------------------------------------------------------------------------
     async def create_session(self, session: Session) -> Session:
-        row = session.model_dump(mode="json")
-        row["created_at"] = _ts(session.created_at)
-        row["updated_at"] = _ts(session.updated_at)
+        row = _session_row(session)
         await self._run(self._table(_SESSIONS).insert(row))
         return session
 
@@ -180,6 +180,9 @@ class SupabaseStore(SupabaseRecords):
         provider_id: str | None = None,
         model_id: str | None = None,
         status: SessionStatus | None = None,
+        max_cost: float | None = None,
+        webhook_url: str | None = None,
+        clear: Sequence[ClearableField] = (),
     ) -> Session | None:
         changes: dict[str, Any] = {"updated_at": _ts(utcnow())}
         for column, value in (
@@ -187,9 +190,12 @@ class SupabaseStore(SupabaseRecords):
             ("provider_id", provider_id),
             ("model_id", model_id),
             ("status", status),
+            ("max_cost", max_cost),
+            ("webhook_url", webhook_url),
         ):
             if value is not None:
                 changes[column] = value
+        changes.update({column: None for column in clear})
         query = self._table(_SESSIONS).update(changes).eq("id", session_id)
         if user_id is not None:
             query = query.eq("user_id", user_id)
@@ -206,6 +212,30 @@ class SupabaseStore(SupabaseRecords):
     async def delete_message(self, session_id: str, message_id: str) -> bool:
         params = {"p_session_id": session_id, "p_message_id": message_id}
         return bool(await self._rpc("opencode_delete_message", params))
+
+    # -- branching -----------------------------------------------------------------------------
+    async def fork_session(
+        self, source_id: str, fork: Session, *, upto: str | None = None
+    ) -> Session | None:
+        params = {
+            "p_source": source_id,
+            "p_fork": _session_row(fork),
+            "p_upto": upto,
+            "p_tag": fork_tag(fork.id),
+            "p_user": fork.user_id,
+        }
+        copied = int(await self._rpc("opencode_fork_session", params))
+        return None if copied < 0 else fork.model_copy(update={"message_count": copied})
+
+    async def revert_session(self, session_id: str, message_id: str | None) -> Session | None:
+        params = {"p_session_id": session_id, "p_message": message_id}
+        if not await self._rpc("opencode_revert_session", params):
+            return None
+        return await self.get_session(session_id)
+
+    async def commit_revert(self, session_id: str, from_message_id: str | None = None) -> int:
+        params = {"p_session_id": session_id, "p_from": from_message_id}
+        return int(await self._rpc("opencode_commit_revert", params))
 
     async def append_message(self, message: Message) -> Message:
         await self._rpc(
@@ -281,6 +311,7 @@ class SupabaseStore(SupabaseRecords):
         )
         if not include_compacted:
             query = query.eq("compacted", False)
+        query = query.neq("reverted", True)  # hidden by a revert
         query = query.order("created_at", desc=desc).order("id", desc=desc)
         if limit is not None:
             query = query.limit(limit)

@@ -40,8 +40,20 @@ def _part_row(p: Part) -> dict[str, Any]:
     return row
 
 
+def _session_row(s: Session) -> dict[str, Any]:
+    row = s.model_dump(mode="json", exclude={"revert"})
+    row["revert_message_id"] = None if s.revert is None else s.revert.message_id
+    row["created_at"] = _ts(s.created_at)
+    row["updated_at"] = _ts(s.updated_at)
+    return row
+
+
 def _session_from(row: dict[str, Any]) -> Session:
-    return Session.model_validate(row)
+    revert = row.get("revert_message_id")
+    row = {k: v for k, v in row.items() if k != "revert_message_id"}
+    return Session.model_validate(
+        {**row, "revert": None if revert is None else {"message_id": revert}}
+    )
 
 
 def _part_from(row: dict[str, Any]) -> Part:
@@ -50,5 +62,5 @@ def _part_from(row: dict[str, Any]) -> Part:
 
 
 def _message_from(row: dict[str, Any], parts: list[Part]) -> Message:
-    row = {k: v for k, v in row.items() if k not in ("user_id", "step_count")}
+    row = {k: v for k, v in row.items() if k not in ("user_id", "step_count", "reverted")}
     return Message.model_validate({**row, "parts": parts})

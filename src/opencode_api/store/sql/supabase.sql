@@ -28,6 +28,11 @@ CREATE TABLE IF NOT EXISTS opencode_sessions (
 );
 CREATE INDEX IF NOT EXISTS opencode_sessions_user_updated
     ON opencode_sessions (user_id, updated_at DESC, id DESC);
+-- Branching and budgets (added later: ADD COLUMN IF NOT EXISTS upgrades an existing schema).
+ALTER TABLE opencode_sessions ADD COLUMN IF NOT EXISTS max_cost DOUBLE PRECISION;
+ALTER TABLE opencode_sessions ADD COLUMN IF NOT EXISTS webhook_url TEXT;
+ALTER TABLE opencode_sessions ADD COLUMN IF NOT EXISTS forked_from JSONB;
+ALTER TABLE opencode_sessions ADD COLUMN IF NOT EXISTS revert_message_id TEXT;
 
 CREATE TABLE IF NOT EXISTS opencode_messages (
     id TEXT PRIMARY KEY,
@@ -53,6 +58,7 @@ CREATE INDEX IF NOT EXISTS opencode_messages_page
     ON opencode_messages (session_id, created_at, id);
 CREATE INDEX IF NOT EXISTS opencode_messages_unfinished
     ON opencode_messages (status) WHERE status IN ('running', 'queued');
+ALTER TABLE opencode_messages ADD COLUMN IF NOT EXISTS reverted BOOLEAN NOT NULL DEFAULT FALSE;
 
 CREATE TABLE IF NOT EXISTS opencode_message_parts (
     id TEXT PRIMARY KEY,
@@ -128,6 +134,7 @@ CREATE TABLE IF NOT EXISTS opencode_usage (
     reserved_requests BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, day)
 );
+ALTER TABLE opencode_usage ADD COLUMN IF NOT EXISTS cost DOUBLE PRECISION NOT NULL DEFAULT 0;
 
 CREATE TABLE IF NOT EXISTS opencode_usage_reservations (
     id TEXT PRIMARY KEY,
@@ -173,7 +180,7 @@ BEGIN
     END IF;
     INSERT INTO opencode_messages
         SELECT * FROM jsonb_populate_record(NULL::opencode_messages,
-                                            p_message || jsonb_build_object('user_id', v_user));
+                                            p_message || jsonb_build_object('user_id', v_user, 'reverted', false));
     INSERT INTO opencode_message_parts
         SELECT * FROM jsonb_populate_recordset(NULL::opencode_message_parts,
             (SELECT COALESCE(jsonb_agg(x || jsonb_build_object('user_id', v_user)), '[]')
@@ -215,6 +222,111 @@ BEGIN
 END
 $$;
 
+-- A fork (API.md "Branching and editing"): the new session (p_fork, a sessions row) with copies
+-- of the source's visible messages up to p_upto (all when NULL), their parts, todos and
+-- compaction record. A copy's id is its original's first 30 characters followed by p_tag.
+-- Returns the number of messages copied, or -1 when the source or p_upto does not exist.
+CREATE OR REPLACE FUNCTION opencode_fork_session(
+    p_source TEXT, p_fork JSONB, p_upto TEXT, p_tag TEXT, p_user TEXT)
+RETURNS BIGINT LANGUAGE plpgsql SECURITY INVOKER AS $$
+DECLARE
+    v_fork TEXT := p_fork->>'id';
+    v_at TIMESTAMPTZ;
+    v_count BIGINT;
+BEGIN
+    PERFORM 1 FROM opencode_sessions WHERE id = p_source AND (p_user IS NULL OR user_id = p_user);
+    IF NOT FOUND THEN
+        RETURN -1;
+    END IF;
+    IF p_upto IS NOT NULL THEN
+        SELECT created_at INTO v_at FROM opencode_messages
+            WHERE id = p_upto AND session_id = p_source AND NOT reverted;
+        IF NOT FOUND THEN
+            RETURN -1;
+        END IF;
+    END IF;
+    INSERT INTO opencode_sessions SELECT * FROM jsonb_populate_record(NULL::opencode_sessions, p_fork);
+    INSERT INTO opencode_messages (id, session_id, user_id, role, created_at, content, provider_id,
+            model_id, usage, cost, priced, finish, error, status, parent_id, compacted, summary,
+            step_count, reverted)
+        SELECT substr(id, 1, 30) || p_tag, v_fork, p_fork->>'user_id', role, created_at, content,
+            provider_id, model_id, usage, cost, priced, finish, error,
+            CASE WHEN status IN ('queued', 'running') THEN 'interrupted' ELSE status END,
+            CASE WHEN parent_id IS NULL THEN NULL ELSE substr(parent_id, 1, 30) || p_tag END,
+            compacted, summary, step_count, FALSE
+        FROM opencode_messages
+        WHERE session_id = p_source AND NOT reverted
+            AND (p_upto IS NULL OR created_at < v_at OR (created_at = v_at AND id <= p_upto));
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    INSERT INTO opencode_message_parts (id, message_id, session_id, user_id, type, content,
+            tool_call_id, tool_name, tool_args, tool_output, tool_status, metadata, created_at)
+        SELECT substr(p.id, 1, 30) || p_tag, substr(p.message_id, 1, 30) || p_tag, v_fork,
+            p_fork->>'user_id', p.type, p.content, p.tool_call_id, p.tool_name, p.tool_args,
+            p.tool_output, p.tool_status, p.metadata, p.created_at
+        FROM opencode_message_parts p JOIN opencode_messages m ON m.id = p.message_id
+        WHERE m.session_id = p_source AND NOT m.reverted
+            AND (p_upto IS NULL OR m.created_at < v_at OR (m.created_at = v_at AND m.id <= p_upto));
+    INSERT INTO opencode_todos (session_id, user_id, todos)
+        SELECT v_fork, p_fork->>'user_id', todos FROM opencode_todos WHERE session_id = p_source;
+    INSERT INTO opencode_compaction (session_id, user_id, status, compaction_count,
+            last_compacted_at, last_error)
+        SELECT v_fork, p_fork->>'user_id', 'idle', compaction_count, last_compacted_at, NULL
+        FROM opencode_compaction WHERE session_id = p_source;
+    UPDATE opencode_sessions SET message_count = v_count WHERE id = v_fork;
+    RETURN v_count;
+END
+$$;
+
+-- A revert: flag p_message and every finished message after it hidden (NULL: unflag all), and
+-- record the revert point. FALSE when p_message is not a message of the session.
+CREATE OR REPLACE FUNCTION opencode_revert_session(p_session_id TEXT, p_message TEXT)
+RETURNS BOOLEAN LANGUAGE plpgsql SECURITY INVOKER AS $$
+DECLARE
+    v_at TIMESTAMPTZ;
+BEGIN
+    IF p_message IS NULL THEN
+        UPDATE opencode_messages SET reverted = FALSE WHERE session_id = p_session_id AND reverted;
+    ELSE
+        SELECT created_at INTO v_at FROM opencode_messages
+            WHERE id = p_message AND session_id = p_session_id;
+        IF NOT FOUND THEN
+            RETURN FALSE;
+        END IF;
+        UPDATE opencode_messages
+            SET reverted = (created_at > v_at OR (created_at = v_at AND id >= p_message))
+            WHERE session_id = p_session_id AND status NOT IN ('queued', 'running');
+    END IF;
+    UPDATE opencode_sessions SET revert_message_id = p_message, updated_at = now()
+        WHERE id = p_session_id;
+    RETURN FOUND;
+END
+$$;
+
+-- The next turn after a revert (or a regenerate from p_from): delete the hidden messages.
+CREATE OR REPLACE FUNCTION opencode_commit_revert(p_session_id TEXT, p_from TEXT)
+RETURNS BIGINT LANGUAGE plpgsql SECURITY INVOKER AS $$
+DECLARE
+    v_at TIMESTAMPTZ;
+    v_count BIGINT;
+BEGIN
+    IF p_from IS NOT NULL THEN
+        SELECT created_at INTO v_at FROM opencode_messages
+            WHERE id = p_from AND session_id = p_session_id;
+        IF FOUND THEN
+            UPDATE opencode_messages SET reverted = TRUE
+                WHERE session_id = p_session_id AND status NOT IN ('queued', 'running')
+                    AND (created_at > v_at OR (created_at = v_at AND id >= p_from));
+        END IF;
+    END IF;
+    DELETE FROM opencode_messages WHERE session_id = p_session_id AND reverted;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    UPDATE opencode_sessions SET revert_message_id = NULL,
+        message_count = message_count - v_count, updated_at = now()
+        WHERE id = p_session_id;
+    RETURN v_count;
+END
+$$;
+
 -- One finished agent-loop step, all or nothing (see StepRecord).
 CREATE OR REPLACE FUNCTION opencode_save_step(
     p_message JSONB, p_parts JSONB, p_usage JSONB, p_cost DOUBLE PRECISION)
@@ -233,7 +345,7 @@ BEGIN
     v_new := NOT FOUND;
     INSERT INTO opencode_messages AS m
         SELECT * FROM jsonb_populate_record(NULL::opencode_messages,
-            p_message || jsonb_build_object('user_id', v_user, 'step_count', 1))
+            p_message || jsonb_build_object('user_id', v_user, 'step_count', 1, 'reverted', false))
     ON CONFLICT (id) DO UPDATE SET content = excluded.content,
         provider_id = excluded.provider_id, model_id = excluded.model_id,
         usage = excluded.usage, cost = excluded.cost, priced = excluded.priced,

@@ -1,0 +1,9 @@
+-- Branching and budgets (API.md, "Beyond the replaced service"). A revert hides messages by
+-- flagging them (the flag is what lists, forks and the model's history filter on); the next
+-- turn deletes the flagged ones for good. forked_from is JSON text {"session_id", "message_id"}.
+ALTER TABLE sessions ADD COLUMN max_cost REAL;
+ALTER TABLE sessions ADD COLUMN webhook_url TEXT;
+ALTER TABLE sessions ADD COLUMN forked_from TEXT;
+ALTER TABLE sessions ADD COLUMN revert_message_id TEXT;
+ALTER TABLE messages ADD COLUMN reverted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE daily_usage ADD COLUMN cost REAL NOT NULL DEFAULT 0;
