@@ -32,7 +32,7 @@ from opencode_api.actors._placement import LocalPlacement, Peer, Placement
 from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._replies import TurnReplies, TurnReply, send_background
 from opencode_api.actors._session_actor import SessionActor
-from opencode_api.actors._sessions import NewSession, SessionDirectory, jsonable
+from opencode_api.actors._sessions import NewSession, SessionChanges, SessionDirectory, jsonable
 from opencode_api.actors._turn_request import SendOptions, TurnRequest
 from opencode_api.actors._turn_stream import TurnStream, reattach_after
 from opencode_api.actors._worker_placement import placement_for
@@ -209,9 +209,9 @@ class Runtime:
         return await self.store.list_sessions(user_id=user_id, limit=limit, offset=offset)
 
     async def update_session(
-        self, session_id: str, *, user_id: str | None = None, title: str | None = None
+        self, session_id: str, *, user_id: str | None = None, **changes: Unpack[SessionChanges]
     ) -> Session:
-        return await self._sessions.update(session_id, user_id, title)
+        return await self._sessions.update(session_id, user_id, changes)
 
     async def delete_session(self, session_id: str, *, user_id: str | None = None) -> None:
         """Abort a running turn, stop the actor, delete the session and all it holds."""

@@ -6,7 +6,7 @@ and it stops a session's actor before deleting what the session holds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypedDict, Unpack
 
 import structlog
@@ -18,7 +18,15 @@ from opencode_api.actors._placement import Placement
 from opencode_api.actors._recent import RecentSessions
 from opencode_api.llm import resolve_model
 from opencode_api.settings import Settings
-from opencode_api.store import Message, MessagePage, Order, Session, SessionCost, Store
+from opencode_api.store import (
+    ClearableField,
+    Message,
+    MessagePage,
+    Order,
+    Session,
+    SessionCost,
+    Store,
+)
 
 log = structlog.get_logger("opencode_api.runtime")
 
@@ -34,6 +42,17 @@ class NewSession(TypedDict, total=False):
     model_id: str | None
     system: str | None
     user_id: str | None
+    max_cost: float | None
+    webhook_url: str | None
+
+
+class SessionChanges(TypedDict, total=False):
+    """What ``Runtime.update_session`` changes; ``clear`` names fields set back to null."""
+
+    title: str | None
+    max_cost: float | None
+    webhook_url: str | None
+    clear: Sequence[ClearableField]
 
 
 class SessionDirectory:
@@ -67,6 +86,8 @@ class SessionDirectory:
             model_id=model_id,
             system=fields.get("system"),
             user_id=user_id,
+            max_cost=fields.get("max_cost"),
+            webhook_url=self._webhook_target(fields.get("webhook_url")),
         )
         created = await self._store.create_session(session)
         self._recent.remember(created)
@@ -87,10 +108,31 @@ class SessionDirectory:
             return session
         return await self.get(session_id, user_id)
 
-    async def update(self, session_id: str, user_id: str | None, title: str | None) -> Session:
-        session = await self._store.update_session(session_id, user_id=user_id, title=title)
+    def _webhook_target(self, url: str | None) -> str | None:
+        """A session's webhook URL, checked like a fetched URL's (scheme, host)."""
+        if url is None:
+            return None
+        if not url.startswith(("https://", "http://")):
+            raise InvalidRequestError("webhook_url must be an http(s) URL", field="webhook_url")
+        return url
+
+    async def update(
+        self, session_id: str, user_id: str | None, changes: SessionChanges
+    ) -> Session:
+        max_cost = changes.get("max_cost")
+        if max_cost is not None and max_cost < 0:
+            raise InvalidRequestError("max_cost must be >= 0", field="max_cost")
+        session = await self._store.update_session(
+            session_id,
+            user_id=user_id,
+            title=changes.get("title"),
+            max_cost=max_cost,
+            webhook_url=self._webhook_target(changes.get("webhook_url")),
+            clear=changes.get("clear", ()),
+        )
         if session is None:
             raise NotFoundError("session", session_id)
+        self._recent.remember(session)
         self._publish("session.updated", session_id, user_id, lambda: {"info": jsonable(session)})
         return session
 

@@ -16,15 +16,33 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+_MAX_COST = Field(
+    default=None, ge=0, description="USD the session may spend in all (null: no limit)."
+)
+_WEBHOOK_URL = Field(
+    default=None,
+    max_length=2048,
+    description="Where this session's webhook events go, signed with the server's secret "
+    "(null: nowhere but WEBHOOK_URL). http(s) only; private addresses are refused unless "
+    "WEBHOOK_ALLOW_PRIVATE=true.",
+)
+
+
 class CreateSessionRequest(_Request):
     title: str | None = None
     provider_id: str | None = None
     model_id: str | None = None
     system: str | None = None
+    max_cost: float | None = _MAX_COST
+    webhook_url: str | None = _WEBHOOK_URL
 
 
 class UpdateSessionRequest(_Request):
+    """The fields given are changed; ``max_cost`` or ``webhook_url`` given as null are cleared."""
+
     title: str | None = None
+    max_cost: float | None = _MAX_COST
+    webhook_url: str | None = _WEBHOOK_URL
 
 
 class MessageRequest(_Request):

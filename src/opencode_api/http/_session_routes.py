@@ -76,6 +76,8 @@ async def create_session(request: web.Request) -> web.Response:
         model_id=body.model_id,
         system=body.system,
         user_id=user_id_of(request),
+        max_cost=body.max_cost,
+        webhook_url=body.webhook_url,
     )
     return web.json_response(session_json(runtime, session))
 
@@ -99,7 +101,7 @@ async def get_session(request: web.Request) -> web.Response:
     "PATCH",
     "/session/{id}",
     name="update_session",
-    summary="Update a session's title",
+    summary="Rename a session, set or clear its budget and webhook",
     tag="sessions",
     body=UpdateSessionRequest,
     response=Session,
@@ -108,8 +110,14 @@ async def get_session(request: web.Request) -> web.Response:
 async def update_session(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     body = await read_body(request, UpdateSessionRequest)
+    given = body.model_fields_set
     session = await runtime.update_session(
-        _session_id(request), user_id=user_id_of(request), title=body.title
+        _session_id(request),
+        user_id=user_id_of(request),
+        title=body.title,
+        max_cost=body.max_cost,
+        webhook_url=body.webhook_url,
+        clear=[f for f in ("max_cost", "webhook_url") if f in given and getattr(body, f) is None],
     )
     return web.json_response(session_json(runtime, session))
 

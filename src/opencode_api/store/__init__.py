@@ -33,12 +33,13 @@ from opencode_api.store._models import (
     utcnow,
 )
 from opencode_api.store._postgres import PostgresStore
-from opencode_api.store._protocol import Order, Store
+from opencode_api.store._protocol import ClearableField, Order, Store
 from opencode_api.store._sqlite import SqliteStore
 from opencode_api.store._supabase import SupabaseStore
 from opencode_api.usage import Usage
 
 __all__ = [
+    "ClearableField",
     "CompactionState",
     "DailyUsage",
     "ForkOrigin",

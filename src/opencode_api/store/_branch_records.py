@@ -49,9 +49,10 @@ class BranchRecords(RowMapping):
                     return None
                 where += " AND (created_at < ? OR (created_at = ? AND id <= ?))"
                 cut += [row["created_at"], row["created_at"], upto]
-            row = self._session_args(fork)
+            values = self._session_args(fork)
             await conn.execute(
-                f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({self._marks(len(row))})", *row
+                f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({self._marks(len(values))})",
+                *values,
             )
             copied = await conn.execute(
                 "INSERT INTO messages (id, session_id, role, created_at, content, provider_id, "
