@@ -4,6 +4,7 @@ once FastMCP) run as a child process over stdio and over streamable HTTP."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -143,6 +144,18 @@ async def test_an_unreachable_http_server_is_failed_without_its_address(
         assert status.error == "cannot connect"
         shown = str(status.to_dict())
         assert str(http_server.port) not in shown and "127.0.0.1" not in shown
+
+
+async def test_logs_carry_no_server_address(
+    http_server: HttpMcpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with registry_of({"web": http_server.config()}) as registry:
+        await mcp_of(registry).wait_for("web", "connected")
+        assert (await call(registry, "web_add", '{"a": 1, "b": 2}')).text == "3"
+    assert caplog.records  # the SDK logs at debug level: the capture works
+    leaked = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert not [m for m in leaked if str(http_server.port) in m or HTTP_KEY in m]
 
 
 async def test_configured_headers_are_sent(http_server: HttpMcpServer) -> None:

@@ -9,6 +9,7 @@ A server that is down offers no tools; a call that reaches it anyway is a tool e
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -294,6 +295,11 @@ class McpServers:
         if self._started:
             return
         self._started = True
+        # The SDK's HTTP client (httpx2) logs every request's full URL at INFO: a server's URL
+        # may carry a key, and hosts stay out of our logs. Its warnings and errors still show.
+        logging.getLogger("httpx2").setLevel(
+            max(logging.WARNING, logging.getLogger("httpx2").level)
+        )
         for server in self.servers.values():
             server.start()
 
