@@ -39,6 +39,7 @@ SCHEMA: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "opencode_compaction": (("session_id",), {"session_id": "opencode_sessions"}),
     "opencode_usage": (("user_id", "day"), {}),
     "opencode_usage_reservations": (("id",), {}),
+    "opencode_webhook_deliveries": (("id",), {}),
 }
 PART_TYPES = {"text", "reasoning", "tool_call", "step_start", "step_finish"}
 
@@ -563,3 +564,34 @@ class FakePostgrest:
             if row["status"] == "busy":
                 self.db.update("opencode_sessions", key, {"status": "idle"})
         return marked
+
+    def _fn_add_webhook_deliveries(self, p_rows: list[Row]) -> None:
+        for row in p_rows:
+            if self.db.get("opencode_webhook_deliveries", row["id"]) is None:
+                self.db.insert(
+                    "opencode_webhook_deliveries", {**row, "locked_by": None, "locked_until": None}
+                )
+
+    def _fn_claim_webhook_deliveries(
+        self, p_owner: str, p_now: str, p_until: str, p_limit: int
+    ) -> list[Row]:
+        # Timestamps are the store's fixed-width UTC strings: they compare as text.
+        due = sorted(
+            (
+                row
+                for row in self.db.tables["opencode_webhook_deliveries"].values()
+                if row["status"] == "pending"
+                and row["next_attempt_at"] is not None
+                and row["next_attempt_at"] <= p_now
+                and (row["locked_until"] is None or row["locked_until"] <= p_now)
+            ),
+            key=lambda row: (row["next_attempt_at"], row["id"]),
+        )[:p_limit]
+        return [
+            self.db.update(
+                "opencode_webhook_deliveries",
+                (row["id"],),
+                {"locked_by": p_owner, "locked_until": p_until},
+            )
+            for row in due
+        ]

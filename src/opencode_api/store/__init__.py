@@ -36,6 +36,7 @@ from opencode_api.store._postgres import PostgresStore
 from opencode_api.store._protocol import ClearableField, Order, Store
 from opencode_api.store._sqlite import SqliteStore
 from opencode_api.store._supabase import SupabaseStore
+from opencode_api.store._webhook_records import WebhookDelivery, WebhookStatus
 from opencode_api.usage import Usage
 
 __all__ = [
@@ -72,6 +73,8 @@ __all__ = [
     "TodoStatus",
     "UnsupportedDatabaseURL",
     "Usage",
+    "WebhookDelivery",
+    "WebhookStatus",
     "open_store",
     "open_store_for",
     "utcnow",

@@ -22,6 +22,7 @@ from opencode_api.store._models import (
     StepRecord,
     Todo,
 )
+from opencode_api.store._webhook_records import WebhookDelivery, WebhookStatus
 
 Order = Literal["asc", "desc"]
 # Session fields a PATCH may set back to null.
@@ -211,3 +212,28 @@ class Store(Protocol):
         """Drop the reservation without counting anything (the turn never ran)."""
 
     async def get_daily_usage(self, user_id: str, day: str) -> DailyUsage: ...
+
+    # -- webhooks (API.md, "Webhooks") -------------------------------------------------------------
+    async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> None:
+        """Store pending deliveries; one whose id is already stored is left as it is."""
+
+    async def claim_webhook_deliveries(
+        self, owner: str, *, limit: int, lease: float, now: datetime | None = None
+    ) -> list[WebhookDelivery]:
+        """Lease to ``owner`` for ``lease`` s up to ``limit`` pending deliveries due by ``now``
+        that nobody holds (or whose lease ran out), oldest due first. Concurrent claims, from
+        any process, never return the same delivery while its lease lasts."""
+
+    async def finish_webhook_attempt(self, delivery: WebhookDelivery, owner: str) -> bool:
+        """Store an attempt's outcome (status, attempts, last_*, next_attempt_at) and release
+        the lease; False when ``owner`` no longer holds it (nothing changed)."""
+
+    async def list_webhook_deliveries(
+        self,
+        *,
+        session_id: str | None = None,
+        status: WebhookStatus | None = None,
+        user_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[WebhookDelivery]:
+        """Deliveries newest first, filtered by whichever of the arguments are given."""

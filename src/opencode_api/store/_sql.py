@@ -34,10 +34,17 @@ from opencode_api.store._rows import (
     load_json,
 )
 from opencode_api.store._turn_writes import TurnWrites
+from opencode_api.store._webhook_records import WebhookRecords
 
 
 class SqlStore(
-    TurnWrites, BranchRecords, QuestionRecords, CompactionRecords, QuotaLedger, TurnOwnership
+    TurnWrites,
+    BranchRecords,
+    QuestionRecords,
+    CompactionRecords,
+    QuotaLedger,
+    TurnOwnership,
+    WebhookRecords,
 ):
     """Every Store method in SQL understood by both SQLite (>= 3.35) and PostgreSQL."""
 

@@ -40,6 +40,7 @@ from opencode_api.store._supabase_rows import (
     _session_row,
     _ts,
 )
+from opencode_api.store._supabase_webhooks import SupabaseWebhooks
 
 if TYPE_CHECKING:
     # postgrest/httpx are the optional "supabase" extra: imported when a SupabaseStore opens.
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from postgrest import AsyncPostgrestClient, AsyncRequestBuilder
 
 
-class SupabaseStore(SupabaseRecords):
+class SupabaseStore(SupabaseRecords, SupabaseWebhooks):
     """Sessions over Supabase's REST API.
 
     The store built from the service key (``SUPABASE_KEY``) sees every row. One built with a

@@ -462,3 +462,67 @@ REVOKE EXECUTE ON FUNCTION opencode_reserve_usage(TEXT, TEXT, TEXT, BIGINT, BIGI
 GRANT EXECUTE ON FUNCTION opencode_reserve_usage(TEXT, TEXT, TEXT, BIGINT, BIGINT, BIGINT),
     opencode_finish_reservation(TEXT, BIGINT, BIGINT, BOOLEAN),
     opencode_mark_interrupted(JSONB) TO service_role;
+
+-- Webhook deliveries (API.md, "Webhooks"): stored before they are sent, so a restart loses none.
+-- A user may read their own deliveries; only the server (service role) writes and claims them.
+CREATE TABLE IF NOT EXISTS opencode_webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    user_id TEXT,
+    url TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_status_code INTEGER,
+    last_error TEXT,
+    next_attempt_at TIMESTAMPTZ,
+    locked_by TEXT,
+    locked_until TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS opencode_webhook_deliveries_due
+    ON opencode_webhook_deliveries (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS opencode_webhook_deliveries_session
+    ON opencode_webhook_deliveries (session_id, created_at);
+ALTER TABLE opencode_webhook_deliveries ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS opencode_webhook_deliveries_read_own ON opencode_webhook_deliveries;
+CREATE POLICY opencode_webhook_deliveries_read_own ON opencode_webhook_deliveries
+    FOR SELECT TO authenticated USING ((SELECT auth.uid())::text = user_id);
+
+-- Lease up to p_limit due deliveries to p_owner until p_until; SKIP LOCKED: concurrent claims
+-- by other processes take other rows instead of waiting.
+CREATE OR REPLACE FUNCTION opencode_claim_webhook_deliveries(
+    p_owner TEXT, p_now TIMESTAMPTZ, p_until TIMESTAMPTZ, p_limit INTEGER)
+RETURNS SETOF opencode_webhook_deliveries LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public AS $$
+BEGIN
+    RETURN QUERY
+    UPDATE opencode_webhook_deliveries SET locked_by = p_owner, locked_until = p_until
+        WHERE id IN (SELECT id FROM opencode_webhook_deliveries
+                     WHERE status = 'pending' AND next_attempt_at <= p_now
+                       AND (locked_until IS NULL OR locked_until <= p_now)
+                     ORDER BY next_attempt_at, id LIMIT p_limit
+                     FOR UPDATE SKIP LOCKED)
+        RETURNING *;
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION opencode_claim_webhook_deliveries(TEXT, TIMESTAMPTZ, TIMESTAMPTZ,
+    INTEGER) FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION opencode_claim_webhook_deliveries(TEXT, TIMESTAMPTZ, TIMESTAMPTZ,
+    INTEGER) TO service_role;
+
+-- Add deliveries; one already stored (a retried write whose commit was lost) is left as it is.
+CREATE OR REPLACE FUNCTION opencode_add_webhook_deliveries(p_rows JSONB)
+RETURNS VOID LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+    INSERT INTO opencode_webhook_deliveries
+        SELECT * FROM jsonb_populate_recordset(NULL::opencode_webhook_deliveries, p_rows)
+        ON CONFLICT (id) DO NOTHING;
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION opencode_add_webhook_deliveries(JSONB)
+    FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION opencode_add_webhook_deliveries(JSONB) TO service_role;
