@@ -105,6 +105,7 @@ class TurnAdmission:
                     ticket=next_ticket(),
                     reservation=reservation,
                     sent_at=user_message.created_at,
+                    replaces=request.replaces,
                 ),
                 first=interrupt,
             )

@@ -42,6 +42,8 @@ class RunTurn:
     reservation: Reservation | None = None
     # When the user message was stored; its reply is listed right after it (see SessionActor).
     sent_at: datetime | None = None
+    # A regenerate: delete this user message and all after it before the turn runs.
+    replaces: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +86,10 @@ class DeleteMessage:
     """Delete one message of the session (history edits are serialized with turns)."""
 
     message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revert:
+    """Hide ``message_id`` and what follows it (None: show them again), through the mailbox."""
+
+    message_id: str | None

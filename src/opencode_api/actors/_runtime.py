@@ -30,7 +30,8 @@ from opencode_api.actors._messages import (
 from opencode_api.actors._ownership import TurnLease
 from opencode_api.actors._placement import LocalPlacement, Peer, Placement
 from opencode_api.actors._quota import QuotaPolicy
-from opencode_api.actors._replies import TurnReplies, TurnReply, send_background
+from opencode_api.actors._replies import TurnReplies
+from opencode_api.actors._runtime_history import HistoryOperations
 from opencode_api.actors._session_actor import SessionActor
 from opencode_api.actors._sessions import NewSession, SessionChanges, SessionDirectory, jsonable
 from opencode_api.actors._turn_request import SendOptions, TurnRequest
@@ -61,7 +62,7 @@ from opencode_api.tools import ToolRegistry, default_registry
 log = structlog.get_logger("opencode_api.runtime")
 
 
-class Runtime:
+class Runtime(HistoryOperations):
     """Sessions as actors, with their store, LLM client and tools. Use ``Runtime.open``."""
 
     def __init__(
@@ -111,7 +112,7 @@ class Runtime:
             admitted=self._admitted,
         )
         self._answers = QuestionAnswers(store, self.placement, settings.control_timeout)
-        self._edits = HistoryEdits(self.placement, self.status)
+        self._edits = HistoryEdits(store, self.placement, self.status)
         self._replies = TurnReplies(
             store, lambda session_id, user_id: self.subscribe(session_id, user_id=user_id)
         )
@@ -247,36 +248,6 @@ class Runtime:
         """Send a user message; the stream yields its turn's events (closing it does not stop
         the turn). ``options``: ``TurnRequest``'s fields (model, system, max_steps, busy, ...)."""
         return self.send_request(TurnRequest(session_id, content, **options))
-
-    async def send_background(
-        self, request: TurnRequest
-    ) -> tuple[str, Literal["queued", "running"]]:
-        """Enqueue the turn and return at once (user message id, queued or running)."""
-        waits = self.status(request.session_id) == "busy"
-        return await send_background(self.send_request(request), waits)
-
-    async def reply(
-        self,
-        session_id: str,
-        user_message_id: str,
-        *,
-        user_id: str | None = None,
-        wait: float = 0.0,
-    ) -> TurnReply:
-        """How the turn of ``user_message_id`` went; waits up to ``wait`` s for it to end."""
-        await self.get_session(session_id, user_id=user_id)
-        return await self._replies.reply(session_id, user_message_id, user_id=user_id, wait=wait)
-
-    async def get_message(
-        self, session_id: str, message_id: str, *, user_id: str | None = None
-    ) -> Message:
-        return await self._sessions.message(session_id, message_id, user_id)
-
-    async def delete_message(
-        self, session_id: str, message_id: str, *, user_id: str | None = None
-    ) -> None:
-        await self.get_session(session_id, user_id=user_id)
-        await self._edits.delete_message(session_id, message_id)
 
     def send_request(self, request: TurnRequest) -> TurnStream:
         """``send`` for a request built elsewhere (http/ builds one per POST)."""

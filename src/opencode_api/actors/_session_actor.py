@@ -1,6 +1,6 @@
 """``SessionActor``: one chat session as an actor. Its mailbox serializes turns, compaction,
 titles and history edits; its control lane takes aborts and answers to questions while a turn
-runs. Every event goes to its outbox; every step to the store."""
+runs. Every event goes to its outbox; every step to the store (how a turn ends: ``_turn_end``)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,10 @@ import structlog
 from opencode_api.actors._agent_loop import AgentLoop
 from opencode_api.actors._compaction import compact, needs_compaction
 from opencode_api.actors._context import build_context
-from opencode_api.actors._deferred import Write
-from opencode_api.actors._deps import SessionDeps, TurnSummary
+from opencode_api.actors._deps import SessionDeps
 from opencode_api.actors._errors import SessionError, client_error, log_failure
-from opencode_api.actors._events import (
-    Done,
-    ErrorEvent,
-    MessageStart,
-    TurnEvent,
-)
+from opencode_api.actors._events import MessageStart, TurnEvent
+from opencode_api.actors._history_edits import apply_edit, commit_revert
 from opencode_api.actors._ids import new_id
 from opencode_api.actors._messages import (
     Abort,
@@ -31,16 +26,22 @@ from opencode_api.actors._messages import (
     Compact,
     DeleteMessage,
     GenerateTitle,
+    Revert,
     RunTurn,
 )
 from opencode_api.actors._questions import QuestionDesk, SessionToolContext
-from opencode_api.actors._titles import BackgroundTitle, first_user_text, make_title
+from opencode_api.actors._titles import (
+    BackgroundTitle,
+    first_user_text,
+    make_title,
+    session_model,
+)
 from opencode_api.actors._turn import Turn
-from opencode_api.llm import LLMError, resolve_model
+from opencode_api.actors._turn_end import TurnEnding
+from opencode_api.llm import LLMError
 from opencode_api.runtime import Actor
 from opencode_api.store import (
     Message,
-    MessageStatus,
     QuestionItem,
     Session,
     StoreError,
@@ -54,7 +55,7 @@ log = structlog.get_logger("opencode_api.session")
 _CLEANUP_TIMEOUT = 10.0
 
 
-class SessionActor(Actor):
+class SessionActor(TurnEnding, Actor):
     # A refused request (bad input, an unconfigured or failing provider) or a store outage is an
     # answer to its asker, not a crash: only bugs count toward the restart intensity.
     answer_errors = (SessionError, LLMError, StoreError)
@@ -93,9 +94,12 @@ class SessionActor(Actor):
                 return await self._compact(message)
             case GenerateTitle():
                 return await self._generate_title(message.message, message.model)
-            case DeleteMessage(message_id=message_id):
-                self._history = None  # read again: the model no longer sees it
-                return await self.deps.store.delete_message(self.session.id, message_id)
+            case DeleteMessage() | Revert():
+                self._history = None  # read again: the model no longer sees what changed
+                answer, self.session = await apply_edit(
+                    self.deps.store, self.session, message, self.publish_bus
+                )
+                return answer
             case _:
                 raise TypeError(f"SessionActor cannot handle {type(message).__name__}")
 
@@ -163,6 +167,7 @@ class SessionActor(Actor):
             await self._finish(turn, msg, "aborted", started, store_message=False)
             return
         try:
+            await self._commit_revert(msg.replaces)
             await store.start_reply(msg.user_message_id, assistant)
         except Exception as exc:
             # The store refused the turn's start (down, disk full): nothing ran, nothing to keep.
@@ -226,105 +231,6 @@ class SessionActor(Actor):
         )
         return await loop.run(turn, context)
 
-    def _abort_latency(self, stop_reason: str) -> float | None:
-        requested_at, self._abort_requested_at = self._abort_requested_at, None
-        if stop_reason != "aborted" or requested_at is None:
-            return None
-        return time.monotonic() - requested_at
-
-    async def _finish(
-        self,
-        turn: Turn,
-        msg: RunTurn,
-        stop_reason: str,
-        started: float,
-        *,
-        error: dict[str, Any] | None = None,
-        store_message: bool = True,
-    ) -> None:
-        """End the turn: its terminal event always, then what it produced into the store (now,
-        or later by ``DeferredWrites`` if the store refuses), and its quota settled.
-
-        ``store_message=False``: the reply was never started; only the user message's status is
-        written (``aborted`` or ``error``).
-        """
-        store = self.deps.store
-        status = {"aborted": "aborted", "error": "error"}.get(stop_reason, "completed")
-        writes: list[Write] = []
-        message: Message | None = None
-        if store_message:
-            record = turn.end(stop_reason, status, error)
-            message = turn.message
-            if record is not None:
-                writes.append(lambda: store.save_step(record))
-        else:
-            user_status: MessageStatus = "aborted" if stop_reason == "aborted" else "error"
-            writes.append(
-                lambda: store.set_message_status(msg.user_message_id, user_status, error=error)
-            )
-            if error is not None:
-                # The start failed; if it was stored anyway (the connection died after the
-                # commit), the reply must not stay running.
-                reply = turn.message_id
-                writes.append(lambda: store.set_message_status(reply, "error", error=error))
-        if msg.reservation is not None:
-            writes.append(self.deps.quota.settle(msg.reservation, turn.usage))
-        try:
-            # Stored before the client hears the end (a client that saw ``done`` lists the
-            # reply); a store that refuses costs one attempt here, the rest is retried later.
-            if writes:
-                await self.deps.writes.run(f"turn {turn.message_id}", writes)
-        finally:
-            self._publish_end(turn, stop_reason, error)
-            if message is not None:
-                final = message
-                self.publish_bus("message.updated", lambda: {"info": final.model_dump(mode="json")})
-                self.publish_bus("session.status", {"status": "idle"})
-                if self._history is not None:
-                    self._history.append(
-                        Message(
-                            id=msg.user_message_id,
-                            session_id=self.session.id,
-                            role="user",
-                            content=msg.content,
-                        )
-                    )
-                    self._history.append(final)
-            self._notify_listeners(turn, stop_reason, error, started)
-
-    def _publish_end(self, turn: Turn, stop_reason: str, error: dict[str, Any] | None) -> None:
-        if error is not None:
-            self.publish(
-                ErrorEvent(self.session.id, turn.message_id, turn.user_message_id, error=error)
-            )
-            self.publish_bus("session.error", {"error": error})
-        else:
-            self.publish(
-                Done(
-                    self.session.id,
-                    turn.message_id,
-                    turn.user_message_id,
-                    usage=turn.usage_dict(),
-                    cost=turn.cost,
-                    stop_reason=stop_reason,
-                )
-            )
-
-    def _notify_listeners(
-        self, turn: Turn, stop_reason: str, error: dict[str, Any] | None, started: float
-    ) -> None:
-        summary = TurnSummary(
-            session_id=self.session.id,
-            model=turn.options.model,
-            stop_reason=stop_reason,
-            usage=turn.usage,
-            cost=turn.cost,
-            error_type=(error or {}).get("type"),
-            duration=time.monotonic() - started,
-            abort_latency=self._abort_latency(stop_reason),
-        )
-        self.deps.turn_ended(summary)
-
     async def _after_turn(self, msg: RunTurn) -> None:
         settings = self.deps.settings
         if self.session.title is None and settings.auto_title:
@@ -358,7 +264,8 @@ class SessionActor(Actor):
 
     async def _generate_title(self, text: str | None, model: str | None) -> str:
         text = text or first_user_text(await self._load_history())
-        model = model or self.deps.settings.title_model or self._session_model()
+        settings = self.deps.settings
+        model = model or settings.title_model or session_model(self.session, settings)
         title = await make_title(self.deps.llm, text, model)
         updated = await self.deps.store.update_session(self.session.id, title=title)
         if updated is not None:
@@ -366,17 +273,18 @@ class SessionActor(Actor):
             self.publish_bus("session.updated", {"info": updated.model_dump(mode="json")})
         return title
 
-    def _session_model(self) -> str:
-        return resolve_model(
-            self.session.provider_id, self.session.model_id, self.deps.settings.default_model
-        )[2]
-
     # -- compaction ------------------------------------------------------------------------------
 
+    async def _commit_revert(self, replaces: str | None) -> None:
+        session = await commit_revert(self.deps.store, self.session, replaces, self.publish_bus)
+        if session is not None:
+            self.session, self._history = session, None
+
     async def _compact(self, msg: Compact) -> bool:
+        await self._commit_revert(None)  # what a revert hid is not summarized: it goes first
         self._history = None
         history = await self._load_history()
-        model = msg.model or self._session_model()
+        model = msg.model or session_model(self.session, self.deps.settings)
         deps = self.deps
         try:
             compacted = await compact(

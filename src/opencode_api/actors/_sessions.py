@@ -16,16 +16,19 @@ from opencode_api.actors._ids import new_id
 from opencode_api.actors._messages import Abort, next_ticket
 from opencode_api.actors._placement import Placement
 from opencode_api.actors._recent import RecentSessions
+from opencode_api.actors._webhook_targets import check_webhook_url
 from opencode_api.llm import resolve_model
 from opencode_api.settings import Settings
 from opencode_api.store import (
     ClearableField,
+    ForkOrigin,
     Message,
     MessagePage,
     Order,
     Session,
     SessionCost,
     Store,
+    utcnow,
 )
 
 log = structlog.get_logger("opencode_api.runtime")
@@ -109,12 +112,10 @@ class SessionDirectory:
         return await self.get(session_id, user_id)
 
     def _webhook_target(self, url: str | None) -> str | None:
-        """A session's webhook URL, checked like a fetched URL's (scheme, host)."""
+        """A session's webhook URL, under webfetch's SSRF policy (actors/_webhook_targets.py)."""
         if url is None:
             return None
-        if not url.startswith(("https://", "http://")):
-            raise InvalidRequestError("webhook_url must be an http(s) URL", field="webhook_url")
-        return url
+        return check_webhook_url(url, allow_private=self._settings.webhook_allow_private)
 
     async def update(
         self, session_id: str, user_id: str | None, changes: SessionChanges
@@ -135,6 +136,36 @@ class SessionDirectory:
         self._recent.remember(session)
         self._publish("session.updated", session_id, user_id, lambda: {"info": jsonable(session)})
         return session
+
+    async def fork(
+        self, session_id: str, user_id: str | None, message_id: str | None, title: str | None
+    ) -> Session:
+        source = await self.get(session_id, user_id)
+        fork = source.model_copy(
+            update={
+                "id": new_id("ses"),
+                "title": title if title is not None else source.title,
+                "created_at": utcnow(),
+                "updated_at": utcnow(),
+                "status": "idle",
+                "message_count": 0,
+                "total_cost": 0.0,
+                "total_input_tokens": 0,
+                "total_output_tokens": 0,
+                "forked_from": ForkOrigin(session_id=session_id, message_id=message_id),
+                "revert": None,
+            }
+        )
+        made = await self._store.fork_session(session_id, fork, upto=message_id)
+        if made is None:
+            raise (
+                NotFoundError("message", message_id or "")
+                if message_id
+                else NotFoundError("session", session_id)
+            )
+        self._recent.remember(made)
+        self._publish("session.created", made.id, made.user_id, lambda: {"info": jsonable(made)})
+        return made
 
     async def delete(self, session_id: str, user_id: str | None) -> None:
         """Abort a running turn, stop the actor, delete the session and all it holds."""

@@ -18,7 +18,7 @@ import threading
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Unpack
 
 import structlog
 
@@ -27,6 +27,7 @@ from opencode_api.actors._errors import NotFoundError
 from opencode_api.actors._events import BusEvent
 from opencode_api.actors._feed import FeedSubscription, FrontFeed, open_stream
 from opencode_api.actors._runtime import Runtime
+from opencode_api.actors._sessions import SessionChanges
 from opencode_api.actors._shard import ShardHost
 from opencode_api.actors._shard_errors import shard_lost, unwrap
 from opencode_api.actors._turn_request import TurnRequest
@@ -34,6 +35,7 @@ from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.errors import OpenCodeError
 from opencode_api.runtime import Subscription, SupervisorStats
 from opencode_api.settings import Settings
+from opencode_api.store import Session
 
 log = structlog.get_logger("opencode_api.shards")
 
@@ -272,6 +274,27 @@ class ShardedRuntime(Runtime):
         self, session_id: str, message_id: str, *, user_id: str | None = None
     ) -> None:
         await self._command(session_id, "delete_message", session_id, message_id, user_id=user_id)
+
+    async def revert(
+        self, session_id: str, message_id: str, *, user_id: str | None = None
+    ) -> Session:
+        session: Session = await self._command(
+            session_id, "revert", session_id, message_id, user_id=user_id
+        )
+        return session
+
+    async def unrevert(self, session_id: str, *, user_id: str | None = None) -> Session:
+        session: Session = await self._command(session_id, "unrevert", session_id, user_id=user_id)
+        return session
+
+    async def update_session(
+        self, session_id: str, *, user_id: str | None = None, **changes: Unpack[SessionChanges]
+    ) -> Session:
+        # In the shard: what its turns read of the session (the budget) is kept there.
+        session: Session = await self._command(
+            session_id, "update_session", session_id, user_id=user_id, **changes
+        )
+        return session
 
     async def compact(
         self, session_id: str, *, user_id: str | None = None, model_id: str | None = None

@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 
 from opencode_api.actors._errors import InvalidRequestError
-from opencode_api.llm import LLMClient, LLMRequest
-from opencode_api.store import Message
+from opencode_api.llm import LLMClient, LLMRequest, resolve_model
+from opencode_api.settings import Settings
+from opencode_api.store import Message, Session
 
 log = structlog.get_logger("opencode_api.session")
 
@@ -38,6 +39,11 @@ async def make_title(llm: LLMClient, text: str, model: str) -> str:
         )
     )
     return clean_title(reply) or clean_title(text) or "New session"
+
+
+def session_model(session: Session, settings: Settings) -> str:
+    """The LiteLLM model string of the session's model (or the default model)."""
+    return resolve_model(session.provider_id, session.model_id, settings.default_model)[2]
 
 
 def first_user_text(history: Sequence[Message]) -> str:

@@ -29,6 +29,8 @@ class TurnRequest:
     tools_enabled: bool = True
     max_steps: int | None = None
     busy: BusyPolicy = "queue"
+    # A regenerate: the user message this one replaces (it and all after it are deleted first).
+    replaces: str | None = None
 
     def check(self) -> None:
         """Refuse what no turn can run (the HTTP schema refuses it earlier; embedders too)."""

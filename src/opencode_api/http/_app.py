@@ -12,6 +12,7 @@ from aiohttp import web
 
 from opencode_api.actors import Runtime, open_runtime
 from opencode_api.http import (
+    _branch_routes,
     _catalogue_routes,
     _mcp_routes,
     _message_routes,
@@ -45,6 +46,7 @@ def all_routes() -> list[RouteSpec]:
         *_session_routes.ROUTES,
         *_stream_routes.ROUTES,
         *_message_routes.ROUTES,
+        *_branch_routes.ROUTES,
         *_catalogue_routes.ROUTES,
         *_mcp_routes.ROUTES,
         *_service_routes.ROUTES,

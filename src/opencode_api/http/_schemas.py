@@ -17,7 +17,10 @@ class _Request(BaseModel):
 
 
 _MAX_COST = Field(
-    default=None, ge=0, description="USD the session may spend in all (null: no limit)."
+    default=None,
+    ge=0,
+    strict=True,  # a number, not true or "1"
+    description="USD the session may spend in all (null: no limit).",
 )
 _WEBHOOK_URL = Field(
     default=None,
@@ -63,12 +66,33 @@ class MessageRequest(_Request):
 
     @field_validator("content")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
+    def _not_blank(cls, value: str | None) -> str | None:
         # Providers refuse whitespace-only text (Anthropic answers 400): refuse it here, as a 422
         # naming the field, rather than as a failed turn.
-        if not value.strip():
+        if value is not None and not value.strip():
             raise ValueError("must not be blank")
         return value
+
+
+class RegenerateRequest(MessageRequest):
+    """A regenerate: MessageRequest's options; ``content`` replaces the user message's text."""
+
+    content: str | None = Field(  # type: ignore[assignment]
+        default=None,
+        min_length=1,
+        description="The user message's new text; omitted, its text as it was.",
+    )
+
+
+class ForkRequest(_Request):
+    message_id: str | None = Field(
+        default=None, description="Copy messages up to and including this one (default: all)."
+    )
+    title: str | None = None
+
+
+class RevertRequest(_Request):
+    message_id: str = Field(description="This message and all after it are hidden.")
 
 
 class GenerateTitleRequest(_Request):

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from opencode_api.actors import BusEvent, Runtime, TurnRequest
+from opencode_api.actors import BusEvent, Runtime, TurnRequest, TurnStream
 from opencode_api.http._auth import user_id_of
 from opencode_api.http._errors import BadRequestError
 from opencode_api.http._keys import METRICS, RUNTIME, SETTINGS, STREAMS
@@ -23,6 +23,7 @@ from opencode_api.http._schemas import (
     BackgroundTurn,
     EventQuery,
     MessageRequest,
+    RegenerateRequest,
     SendQuery,
     StreamQuery,
 )
@@ -113,7 +114,44 @@ async def send_message(request: web.Request) -> web.StreamResponse:
         user_message_id, status = await runtime.send_background(turn)
         answer = {"session_id": session_id, "user_message_id": user_message_id, "status": status}
         return web.json_response(answer, status=202)
-    stream = runtime.send_request(turn)
+    return await _stream_turn(request, session_id, runtime.send_request(turn))
+
+
+@route(
+    "POST",
+    "/session/{id}/message/{mid}/regenerate",
+    name="regenerate_message",
+    summary="Run a user message's turn again (edited when content is given): it and all after it "
+    "are replaced; the turn's events stream back as SSE",
+    tag="messages",
+    body=RegenerateRequest,
+    sse=True,
+    errors=(400, 404, 409, 413, 422, 429, 503),
+)
+async def regenerate_message(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    session_id = path_id(request)
+    body = await read_body(request, RegenerateRequest)
+    stream = await runtime.regenerate(
+        session_id,
+        path_id(request, "message", key="mid"),
+        body.content,
+        user_id=user_id_of(request),
+        provider_id=body.provider_id,
+        model_id=body.model_id,
+        system=body.system,
+        temperature=body.temperature,
+        max_tokens=body.max_tokens,
+        tools_enabled=body.tools_enabled,
+        max_steps=body.max_steps,
+    )
+    return await _stream_turn(request, session_id, stream)
+
+
+async def _stream_turn(
+    request: web.Request, session_id: str, stream: TurnStream
+) -> web.StreamResponse:
+    """A turn's events as this response's SSE stream (the turn goes on if the client leaves)."""
     try:
         # Request errors (not found, busy, quota, full mailbox) become JSON before any SSE byte.
         await stream.start()
@@ -286,4 +324,4 @@ class _SubscriberGauge:
         self._gauge.dec()
 
 
-ROUTES: list[RouteSpec] = [send_message, session_stream, events]
+ROUTES: list[RouteSpec] = [send_message, regenerate_message, session_stream, events]

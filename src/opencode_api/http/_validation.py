@@ -60,7 +60,7 @@ async def read_body(request: web.Request, model: type[M], *, required: bool = Fa
         message = "the body cannot be read (a broken Content-Encoding or chunked framing)"
         raise BadRequestError(message, field="body") from None
     data: Any
-    if not raw.strip():
+    if not raw:  # whitespace alone is not JSON: a 400 like any unparsable body
         if required:
             raise BadRequestError("a JSON request body is required", field="body")
         data = {}
