@@ -142,6 +142,26 @@ class Settings(BaseSettings):
     mcp_reconnect_base_delay: float = Field(default=1.0, gt=0)
     mcp_reconnect_max_delay: float = Field(default=60.0, gt=0)
 
+    # -- webhooks -------------------------------------------------------------------------------
+    # Turn and question events POSTed to WEBHOOK_URL (every session) and to each session's own
+    # ``webhook_url``, signed as Standard Webhooks say with WEBHOOK_SECRET (``whsec_<base64>``).
+    # Without a secret no webhook is sent: WEBHOOK_URL alone refuses to start, and a session's
+    # webhook_url is refused with 422 (actors/_webhooks.py).
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    # Targets on private, loopback or link-local addresses (refused by default, as for webfetch).
+    webhook_allow_private: bool = False
+    # One attempt's whole request; attempt n waits base * 2**(n-1) s (capped, +-20% jitter).
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_retry_base_delay: float = Field(default=10.0, gt=0)
+    webhook_retry_max_delay: float = Field(default=3600.0, gt=0)
+    webhook_concurrency: int = Field(default=8, ge=1)
+    # Events waiting to be stored (the store is slow or down) beyond which new ones are dropped.
+    webhook_max_pending: int = Field(default=10_000, ge=1)
+    # Due deliveries are looked for this often (other processes' retries, leases run out).
+    webhook_poll_interval: float = Field(default=5.0, gt=0)
+
     def resolved_database_url(self) -> str:
         """``DATABASE_URL``; else Supabase REST when configured; else the SQLite default."""
         if self.database_url:

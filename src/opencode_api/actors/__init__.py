@@ -30,6 +30,7 @@ from opencode_api.actors._session_actor import SessionActor
 from opencode_api.actors._sharded import ShardedRuntime, ShardsUnavailable, open_runtime
 from opencode_api.actors._turn_request import BusyPolicy, TurnRequest
 from opencode_api.actors._turn_stream import TurnStream
+from opencode_api.actors._webhooks import WebhookConfigError, Webhooks, run_webhooks
 from opencode_api.actors._worker_placement import socket_path
 from opencode_api.llm import LLMClient, LLMError, LLMRequest, StreamEvent
 
@@ -68,6 +69,9 @@ __all__ = [
     "TurnRequest",
     "TurnStream",
     "TurnSummary",
+    "WebhookConfigError",
+    "Webhooks",
     "open_runtime",
+    "run_webhooks",
     "socket_path",
 ]

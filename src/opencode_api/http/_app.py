@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from opencode_api.actors import Runtime, open_runtime
+from opencode_api.actors import Runtime, open_runtime, run_webhooks
 from opencode_api.http import (
     _branch_routes,
     _catalogue_routes,
@@ -20,6 +20,7 @@ from opencode_api.http import (
     _service_routes,
     _session_routes,
     _stream_routes,
+    _webhook_routes,
 )
 from opencode_api.http._auth import Authenticator, auth_middleware
 from opencode_api.http._cors import cors_middleware
@@ -49,6 +50,7 @@ def all_routes() -> list[RouteSpec]:
         *_branch_routes.ROUTES,
         *_catalogue_routes.ROUTES,
         *_mcp_routes.ROUTES,
+        *_webhook_routes.ROUTES,
         *_service_routes.ROUTES,
         *_playground.ROUTES,
     ]
@@ -113,9 +115,11 @@ def create_app(
         if runtime is not None:
             app[RUNTIME] = runtime
             metrics.attach(runtime)
-            yield
+            async with run_webhooks(runtime):
+                yield
             return
-        async with open_runtime(settings) as opened:
+        # Webhooks stop after on_shutdown closed the runtime: aborted turns' ends are stored too.
+        async with open_runtime(settings) as opened, run_webhooks(opened):
             app[RUNTIME] = opened
             metrics.attach(opened)
             log.info("runtime started", database=_redact(settings.resolved_database_url()))
