@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     jwks_cache_ttl: float = 600.0
     daily_token_limit: int | None = None
     daily_request_limit: int | None = None
+    # USD a user may spend per UTC day (API.md "Budgets"); counted step by step while set.
+    daily_cost_limit: float | None = Field(default=None, ge=0)
     # Tokens held per turn while it runs when the request gives no max_tokens.
     quota_reserve_tokens: int = 4096
 

@@ -386,6 +386,23 @@ class FakePostgrest:
             )
         return deleted
 
+    def _fn_add_daily_cost(self, p_user_id: str, p_day: str, p_cost: float) -> float:
+        row = self.db.get("opencode_usage", p_user_id, p_day)
+        if row is None:
+            zero = (
+                "input_tokens",
+                "output_tokens",
+                "requests",
+                "reserved_tokens",
+                "reserved_requests",
+            )
+            row = self.db.insert(
+                "opencode_usage", {"user_id": p_user_id, "day": p_day, **dict.fromkeys(zero, 0)}
+            )
+        total = float(row.get("cost") or 0) + p_cost
+        self.db.update("opencode_usage", (p_user_id, p_day), {"cost": total})
+        return total
+
     def _fn_upsert_parts(self, p_parts: list[Row]) -> None:
         if not p_parts:
             return

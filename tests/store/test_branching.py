@@ -3,6 +3,8 @@ session fields, forks, reverts and their commit, on SQLite, PostgreSQL and the S
 
 from __future__ import annotations
 
+import asyncio
+
 from opencode_api.store import ForkOrigin, Message, Session, Store, Todo, Usage
 from tests.store.conftest import MakeStore
 from tests.store.test_contract import at, new_session, uid, user_message
@@ -167,5 +169,23 @@ async def test_commit_from_a_message_spares_queued_turns(make_store: MakeStore) 
         assert await contents(store, s.id) == ["m0", "a1", "m10"]
         got = await store.get_session(s.id)
         assert got is not None and got.message_count == 3
+    finally:
+        await store.close()
+
+
+async def test_daily_cost_adds_up_under_concurrency(make_store: MakeStore) -> None:
+    store = await opened(make_store)
+    try:
+        day = "2026-12-03"
+        totals = await asyncio.gather(*(store.add_daily_cost("carol", day, 0.25) for _ in range(8)))
+        assert max(totals) == 2.0 and sorted(totals) == [0.25 * i for i in range(1, 9)]
+        usage = await store.get_daily_usage("carol", day)
+        assert usage.cost == 2.0 and usage.total_tokens == 0
+        # The token ledger and the cost share the row.
+        reservation = await store.reserve_usage(
+            "carol", day, tokens=10, token_limit=100, request_limit=None
+        )
+        assert reservation is not None
+        assert (await store.get_daily_usage("carol", day)).cost == 2.0
     finally:
         await store.close()

@@ -3,6 +3,7 @@
 from opencode_api.actors._compaction import CompactionStatus
 from opencode_api.actors._deps import SessionDeps, TurnSummary
 from opencode_api.actors._errors import (
+    BudgetExceededError,
     InvalidRequestError,
     NotFoundError,
     QuotaExceededError,
@@ -35,6 +36,7 @@ from opencode_api.actors._worker_placement import socket_path
 from opencode_api.llm import LLMClient, LLMError, LLMRequest, StreamEvent
 
 __all__ = [
+    "BudgetExceededError",
     "BusEvent",
     "BusyPolicy",
     "CompactionStatus",

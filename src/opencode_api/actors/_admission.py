@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from opencode_api.actors._budget import BudgetPolicy
 from opencode_api.actors._busy import PendingTurns
 from opencode_api.actors._deferred import DeferredWrites, Write
 from opencode_api.actors._errors import SessionBusyError, client_error
@@ -43,6 +44,7 @@ class TurnAdmission:
         *,
         placement: Placement,
         quota: QuotaPolicy,
+        budgets: BudgetPolicy,
         pending: PendingTurns,
         writes: DeferredWrites,
         load_session: LoadSession,
@@ -53,6 +55,7 @@ class TurnAdmission:
         self._store = store
         self._placement = placement
         self._quota = quota
+        self._budgets = budgets
         self._pending = pending
         self._writes = writes
         self._load_session = load_session
@@ -72,6 +75,7 @@ class TurnAdmission:
         ref = await self._placement.reach(session_id)
         if request.busy == "reject" and self._pending.status(session_id) == "busy":
             raise SessionBusyError(f"session {session_id} is busy with another turn")
+        budget = await self._budgets.admit(session, user_id)
         reservation = await self._quota.reserve(user_id, request.max_tokens)
         user_message = Message(
             id=new_id("msg"),
@@ -91,6 +95,7 @@ class TurnAdmission:
             max_tokens=request.max_tokens,
             tools_enabled=request.tools_enabled,
             max_steps=request.max_steps or self._settings.max_steps,
+            budget=budget,
         )
         subscription = ref.subscribe(ref.outbox.last_seq, max_pending=self._settings.outbox_size)
         self._pending.add(session_id)

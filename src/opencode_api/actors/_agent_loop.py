@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from opencode_api.actors._budget import BudgetPolicy
 from opencode_api.actors._context import LAST_STEP_REMINDER
 from opencode_api.actors._events import (
     ReasoningEvent,
@@ -65,8 +66,10 @@ class AgentLoop:
         tools: ToolRegistry,
         publish: Callable[[TurnEvent], None],
         tool_context: Callable[[Turn, str], ToolContext],
+        budgets: BudgetPolicy | None = None,
     ) -> None:
         self._settings = settings
+        self._budgets = budgets or BudgetPolicy(store, settings)
         self._store = store
         self._llm = llm
         self._tools = tools
@@ -115,10 +118,14 @@ class AgentLoop:
                 # The cap ended the turn: this step was told to answer without tools, so the
                 # model stopped because it had to. The client asked for max_steps; say so.
                 final = "max_steps"
-            await self._finish_step(turn, result, finish, final=final)
+            cost = await self._finish_step(turn, result, finish, final=final)
+            budget = options.budget
+            over = budget is not None and await self._budgets.spent(budget, turn.cost, cost)
             context.extend(_step_messages(result, results))
             if final is not None:
                 return final
+            if over:
+                return "budget"
             if self._doom_loop(turn, result.tool_calls):
                 log.warning("doom loop stopped", session_id=turn.session_id)
                 return "doom_loop"
@@ -242,7 +249,7 @@ class AgentLoop:
 
     async def _finish_step(
         self, turn: Turn, result: StepResult, finish: str, *, final: str | None = None
-    ) -> None:
+    ) -> float:
         """Store the step. ``final``: the turn ends here with that stop reason, so the message
         is stored finished in the same transaction (the turn's end needs no write of its own)."""
         cost, priced = step_cost(turn.options.model, result.usage)
@@ -278,6 +285,7 @@ class AgentLoop:
                 cost=cost,
             )
         )
+        return cost
 
     @staticmethod
     def _doom_loop(turn: Turn, calls: Sequence[ToolCallRequest]) -> bool:

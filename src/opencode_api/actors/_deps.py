@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from opencode_api.actors._budget import BudgetPolicy
 from opencode_api.actors._deferred import DeferredWrites
 from opencode_api.actors._events import BusEvent
 from opencode_api.actors._quota import QuotaPolicy
@@ -46,6 +47,7 @@ class SessionDeps:
     tools: ToolRegistry
     bus: Outbox[BusEvent]
     quota: QuotaPolicy
+    budgets: BudgetPolicy
     # The ends of turns the store refused, retried until it is back.
     writes: DeferredWrites = field(default_factory=DeferredWrites)
     turn_listeners: list[Callable[[TurnSummary], None]] = field(default_factory=list)

@@ -51,6 +51,15 @@ class QuotaExceededError(SessionError):
         self.resets_at = resets_at
 
 
+class BudgetExceededError(SessionError):
+    """The session's ``max_cost`` or the user's ``DAILY_COST_LIMIT`` is spent (USD)."""
+
+    def __init__(self, message: str, *, spent: float, limit: float) -> None:
+        super().__init__(message)
+        self.spent = spent
+        self.limit = limit
+
+
 def client_error(exc: BaseException) -> dict[str, Any]:
     """What a client is told about a failure of a turn, a title or a compaction (API.md's
     failure table): a type and a message, never an exception's text, an address or a trace.

@@ -9,6 +9,7 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime
 
+from opencode_api.actors._budget import TurnBudget
 from opencode_api.store import Reservation
 
 # Tickets order turns against aborts: an abort cancels every turn holding a smaller ticket.
@@ -31,6 +32,8 @@ class TurnOptions:
     max_tokens: int | None = None
     tools_enabled: bool = True
     max_steps: int = 50
+    # What the turn may spend (API.md "Budgets"); None: no limit applies.
+    budget: TurnBudget | None = None
 
 
 @dataclass(frozen=True, slots=True)

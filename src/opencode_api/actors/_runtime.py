@@ -15,6 +15,7 @@ import structlog
 
 from opencode_api.actors._admission import TurnAdmission
 from opencode_api.actors._answers import QuestionAnswers
+from opencode_api.actors._budget import BudgetPolicy
 from opencode_api.actors._busy import ClearOnStop, PendingTurns
 from opencode_api.actors._compaction import CompactionStatus, compaction_status
 from opencode_api.actors._deps import SessionDeps, TurnSummary
@@ -90,6 +91,7 @@ class Runtime(HistoryOperations):
             tools=self.tools,
             bus=self.bus,
             quota=self.quota,
+            budgets=BudgetPolicy(store, settings),
         )
         # Callables told about every finished turn (metrics).
         self.turn_listeners: list[Callable[[TurnSummary], None]] = self._deps.turn_listeners
@@ -105,6 +107,7 @@ class Runtime(HistoryOperations):
             store,
             placement=self.placement,
             quota=self.quota,
+            budgets=self._deps.budgets,
             pending=self._pending,
             writes=self._deps.writes,
             load_session=self._sessions.for_turn,

@@ -225,6 +225,7 @@ class SessionActor(TurnEnding, Actor):
             llm=self.deps.llm,
             tools=self.deps.tools,
             publish=self.publish,
+            budgets=self.deps.budgets,
             tool_context=lambda t, call_id: SessionToolContext(
                 t, call_id, self.deps.store, self.publish_bus, self._ask
             ),

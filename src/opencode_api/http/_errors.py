@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from opencode_api.actors import (
+    BudgetExceededError,
     InvalidRequestError,
     LLMError,
     NotFoundError,
@@ -145,6 +146,10 @@ def response_for(exc: BaseException) -> web.Response | None:
                 headers={"Retry-After": str(_seconds_until(exc.resets_at))},
                 top={"usage": exc.usage, "limits": exc.limits, "resets_at": resets_at},
                 resets_at=resets_at,
+            )
+        case BudgetExceededError():
+            return error_response(
+                429, "budget_exceeded", str(exc), top={"spent": exc.spent, "limit": exc.limit}
             )
         case MailboxFull():
             return error_response(

@@ -213,6 +213,9 @@ class Store(Protocol):
 
     async def get_daily_usage(self, user_id: str, day: str) -> DailyUsage: ...
 
+    async def add_daily_cost(self, user_id: str, day: str, cost: float) -> float:
+        """Add ``cost`` (USD) to the user's spending of the day, atomically; the new total."""
+
     # -- webhooks (API.md, "Webhooks") -------------------------------------------------------------
     async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> None:
         """Store pending deliveries; one whose id is already stored is left as it is."""

@@ -90,10 +90,22 @@ class QuotaLedger(SqlDialect):
         async with self._point_read() as conn:
             row = await conn.fetchrow(
                 "SELECT input_tokens, output_tokens, requests, reserved_tokens, "
-                "reserved_requests FROM daily_usage WHERE user_id = ? AND day = ?",
+                "reserved_requests, cost FROM daily_usage WHERE user_id = ? AND day = ?",
                 user_id,
                 day,
             )
         if row is None:
             return DailyUsage(user_id=user_id, day=day)
         return DailyUsage(user_id=user_id, day=day, **dict(row))
+
+    async def add_daily_cost(self, user_id: str, day: str, cost: float) -> float:
+        async with self._single_write() as conn:
+            row = await conn.fetchrow(
+                "INSERT INTO daily_usage (user_id, day, cost) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id, day) DO UPDATE SET cost = daily_usage.cost + excluded.cost "
+                "RETURNING cost",
+                user_id,
+                day,
+                cost,
+            )
+        return float(row["cost"]) if row is not None else cost

@@ -162,3 +162,7 @@ class SupabaseRecords:
         query = self._table(_USAGE).select("*").eq("user_id", user_id).eq("day", day)
         rows = (await self._run(query)).data
         return DailyUsage.model_validate(rows[0]) if rows else DailyUsage(user_id=user_id, day=day)
+
+    async def add_daily_cost(self, user_id: str, day: str, cost: float) -> float:
+        params = {"p_user_id": user_id, "p_day": day, "p_cost": cost}
+        return float(await self._rpc("opencode_add_daily_cost", params))

@@ -327,6 +327,14 @@ BEGIN
 END
 $$;
 
+-- A user's spending of the day grows by one step's cost (DAILY_COST_LIMIT); the new total.
+CREATE OR REPLACE FUNCTION opencode_add_daily_cost(p_user_id TEXT, p_day TEXT, p_cost DOUBLE PRECISION)
+RETURNS DOUBLE PRECISION LANGUAGE sql SECURITY INVOKER AS $$
+    INSERT INTO opencode_usage (user_id, day, cost) VALUES (p_user_id, p_day, p_cost)
+    ON CONFLICT (user_id, day) DO UPDATE SET cost = opencode_usage.cost + excluded.cost
+    RETURNING cost
+$$;
+
 -- One finished agent-loop step, all or nothing (see StepRecord).
 CREATE OR REPLACE FUNCTION opencode_save_step(
     p_message JSONB, p_parts JSONB, p_usage JSONB, p_cost DOUBLE PRECISION)
