@@ -49,6 +49,8 @@ class Receiver:
         self.unverified = 0
         self.statuses: deque[int] = deque()
         self.default = 200
+        self.hold: asyncio.Event | None = None  # while set, requests wait for it (a slow receiver)
+        self.inflight = self.most_inflight = 0
         self._changed = asyncio.Condition()
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
@@ -65,6 +67,15 @@ class Receiver:
         except Exception:
             self.unverified += 1
             return web.Response(status=400)
+        if self.hold is not None:
+            self.inflight += 1
+            self.most_inflight = max(self.most_inflight, self.inflight)
+            try:
+                async with self._changed:
+                    self._changed.notify_all()
+                await self.hold.wait()  # cancelled when the sender gives up on this request
+            finally:
+                self.inflight -= 1
         status = self.statuses.popleft() if self.statuses else self.default
         async with self._changed:
             self.seen.append(
@@ -238,6 +249,23 @@ async def test_a_delivery_fails_after_its_last_attempt(
     assert stored["attempts"] == 3 and stored["last_status_code"] == 500
     assert stored["last_error"] == "HTTP 500" and stored["next_attempt_at"] is None
     assert len(receiver.seen) == 3
+
+
+async def test_a_receiver_that_never_answers_blocks_no_turn_and_holds_few_requests(
+    make_client: ClientFactory, fake: FakeLLMServer, receiver: Receiver
+) -> None:
+    receiver.hold = asyncio.Event()  # never set: every request hangs until the sender gives up
+    client = await make_client(**webhook_settings(webhook_timeout=0.5, webhook_concurrency=2))
+    fake.enqueue(*(Reply(text=f"turn {i}") for i in range(6)))
+    sid = (await (await client.post("/session", json={"webhook_url": receiver.url})).json())["id"]
+    for i in range(6):  # each turn ends at once, whatever the receiver does
+        await asyncio.wait_for(run_turn(client, sid, f"message {i}"), 20)
+    await receiver.wait(lambda: receiver.most_inflight == 2)
+    await until_stored(client, lambda ds: len(ds) == 6 and all(d["attempts"] >= 1 for d in ds[-2:]))
+    assert receiver.most_inflight == 2  # WEBHOOK_CONCURRENCY bounds what a slow receiver holds
+    timed_out = [d for d in await deliveries(client) if d["attempts"] >= 1]
+    assert timed_out and all(d["last_error"] == "timed out after 0.5 s" for d in timed_out)
+    assert all(d["status"] == "pending" for d in timed_out)
 
 
 @pytest.mark.parametrize(
