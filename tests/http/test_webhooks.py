@@ -316,7 +316,7 @@ async def test_a_name_resolving_to_a_private_address_is_refused_at_send_time(
     make_client: ClientFactory, receiver: Receiver
 ) -> None:
     client = await make_client(**webhook_settings(webhook_allow_private=False))
-    runtime = client.server.app[RUNTIME]
+    runtime = client.app[RUNTIME]
     port = receiver.server.port
     # As if stored before the name pointed here (DNS rebinding): the sender vets the address.
     await runtime.store.add_webhook_deliveries(

@@ -86,6 +86,9 @@ class WebhookEvents:
         listen, writer = self._tasks or (None, None)
         self._tasks = []
         if listen is not None:
+            if self._bus.closed:  # the listener ends by itself once it took what is left
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(listen), timeout)
             listen.cancel()
             await asyncio.gather(listen, return_exceptions=True)
         if writer is not None:
@@ -168,7 +171,9 @@ class WebhookEvents:
             separators=(",", ":"),
             ensure_ascii=False,
         )
-        user_id = event.user_id if event.user_id is not None else (session and session.user_id)
+        user_id = event.user_id
+        if user_id is None and session is not None:
+            user_id = session.user_id
         return [
             WebhookDelivery(
                 id=delivery_id,

@@ -121,7 +121,9 @@ class WebhookSender:
             )
         except StoreError:
             log.warning("store unavailable: webhook deliveries wait")
-            return []
+        except Exception:  # a bug must not stop the sender: it tries again at the next poll
+            log.exception("claiming webhook deliveries failed")
+        return []
 
     def _headers(self, delivery: WebhookDelivery, at: datetime) -> dict[str, str]:
         return {
