@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from opencode_api.actors import (
+    BudgetExceededError,
     Done,
     ErrorEvent,
     Runtime,
@@ -127,6 +128,25 @@ async def test_background_turns_replies_and_edits_through_the_shards(
         await a.delete_message(session.id, reply.message.id)
         page = await b.list_messages(session.id)
         assert [m.id for m in page.messages] == [turn_id]
+
+        # Branching through the shards: revert on one front end, seen by the other; a regenerate
+        # sent through the first; a fork of what is stored; a budget set through the shard.
+        await _events(a.send(session.id, "second"))
+        reverted = await b.revert(session.id, turn_id)
+        assert reverted.revert is not None
+        assert (await a.list_messages(session.id)).messages == []
+        assert (await a.unrevert(session.id)).revert is None
+        fake.enqueue(Reply(text="regenerated"))
+        events = await _events(await a.regenerate(session.id, turn_id, "edited"))
+        assert isinstance(events[-1], Done)
+        page = await b.list_messages(session.id)
+        assert [m.content for m in page.messages] == ["edited", "regenerated"]
+        fork = await b.fork(session.id, message_id=page.messages[0].id)
+        assert [m.content for m in (await a.list_messages(fork.id)).messages] == ["edited"]
+        limited = await b.update_session(session.id, max_cost=0.0)
+        assert limited.max_cost == 0.0
+        with pytest.raises(BudgetExceededError):
+            await _events(a.send(session.id, "over budget"))
 
 
 async def test_a_shard_that_dies_mid_turn(

@@ -50,6 +50,16 @@ class QuotaExceededError(SessionError):
         self.limits = limits
         self.resets_at = resets_at
 
+    def __reduce__(self) -> Any:
+        # Pickled across processes (a Ray shard's refusal reaches its front end).
+        return (_quota_exceeded, (str(self), self.usage, self.limits, self.resets_at))
+
+
+def _quota_exceeded(
+    message: str, usage: dict[str, Any], limits: dict[str, Any], resets_at: datetime
+) -> QuotaExceededError:
+    return QuotaExceededError(message, usage=usage, limits=limits, resets_at=resets_at)
+
 
 class BudgetExceededError(SessionError):
     """The session's ``max_cost`` or the user's ``DAILY_COST_LIMIT`` is spent (USD)."""
@@ -58,6 +68,14 @@ class BudgetExceededError(SessionError):
         super().__init__(message)
         self.spent = spent
         self.limit = limit
+
+    def __reduce__(self) -> Any:
+        # Pickled across processes (a Ray shard's refusal reaches its front end).
+        return (_budget_exceeded, (str(self), self.spent, self.limit))
+
+
+def _budget_exceeded(message: str, spent: float, limit: float) -> BudgetExceededError:
+    return BudgetExceededError(message, spent=spent, limit=limit)
 
 
 def client_error(exc: BaseException) -> dict[str, Any]:
