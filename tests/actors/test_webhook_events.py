@@ -92,3 +92,21 @@ async def test_events_waiting_for_the_store_are_bounded(store: SqliteStore) -> N
         assert events.pending() == 3 and events.dropped == 7
     finally:
         await events.close(timeout=0.1)
+
+
+async def test_one_event_heard_twice_is_stored_once(store: SqliteStore) -> None:
+    """Under ``serve --ray`` every front end hears every shard's bus: ids derive from the event."""
+    session = await store.create_session(Session(id="ses_w", webhook_url="https://h.example/x"))
+    bus: Outbox[BusEvent] = Outbox(capacity=64)
+    settings = Settings(_env_file=None, webhook_url="https://all.example/in")
+    events = WebhookEvents(settings, store, bus, lambda: None)
+    events.start()
+    try:
+        bus.publish(turn_end(session.id, "msg_01JABCDEFGHJKMNPQRSTVWXYZ0"))
+        bus.publish(turn_end(session.id, "msg_01JABCDEFGHJKMNPQRSTVWXYZ0"))
+        bus.close()
+    finally:
+        await events.close()
+    stored = await store.list_webhook_deliveries()
+    assert len(stored) == 2  # one per target
+    assert all(d.id.startswith("whd_01JABCDEFGHJKMNPQRSTVWXYZ0") for d in stored)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 from collections import deque
 from collections.abc import Callable
@@ -39,6 +40,18 @@ _TURN_EVENTS = {
     "error": "turn.failed",
     "interrupted": "turn.failed",
 }
+
+
+def delivery_id_of(source_id: str, kind: str, url: str) -> str:
+    """The same id for the same event to the same URL, wherever it is seen: several front ends
+    hearing one shard's bus (``serve --ray``), or a write retried after a lost commit, store it
+    once (the store ignores an id it has). Time-sortable like the message or question id it
+    derives from (its ULID part), then a digest of the event and the target."""
+    ulid = source_id.partition("_")[2]
+    if not ulid:
+        return new_id("whd")
+    digest = hashlib.sha256(f"{kind}\n{url}".encode()).hexdigest()[:12]
+    return f"whd_{ulid}{digest}"
 
 
 def _iso(at: datetime) -> str:
@@ -140,32 +153,23 @@ class WebhookEvents:
                 self._ready.clear()
                 await self._ready.wait()
             event, at = self._queue.popleft()
-            # Ids drawn once: a write retried after a lost commit stores nothing twice.
-            ids = (new_id("whd"), new_id("whd"))
 
-            async def write(
-                event: BusEvent = event, at: datetime = at, ids: tuple[str, str] = ids
-            ) -> None:
-                deliveries = await self._deliveries(event, at, ids)
+            async def write(event: BusEvent = event, at: datetime = at) -> None:
+                deliveries = await self._deliveries(event, at)
                 if deliveries:
                     await self._store.add_webhook_deliveries(deliveries)
                     self._stored()
 
             await self._writes.run(f"webhook {event.type}", [write])
 
-    async def _deliveries(
-        self, event: BusEvent, at: datetime, ids: tuple[str, str]
-    ) -> list[WebhookDelivery]:
+    async def _deliveries(self, event: BusEvent, at: datetime) -> list[WebhookDelivery]:
         session_id = event.session_id or str(event.properties.get("session_id") or "")
         session = await self._store.get_session(session_id) if session_id else None
         targets = [self._settings.webhook_url, session.webhook_url if session else None]
         urls = list(dict.fromkeys(url for url in targets if url))
         if not urls:
             return []
-        built = await self._body(event, session_id)
-        if built is None:
-            return []
-        kind, data = built
+        kind, data, source_id = await self._body(event, session_id)
         payload = json.dumps(
             {"type": kind, "timestamp": _iso(at), "data": data},
             separators=(",", ":"),
@@ -176,7 +180,7 @@ class WebhookEvents:
             user_id = session.user_id
         return [
             WebhookDelivery(
-                id=delivery_id,
+                id=delivery_id_of(source_id, kind, url),
                 event=kind,
                 session_id=session_id,
                 user_id=user_id,
@@ -185,10 +189,11 @@ class WebhookEvents:
                 next_attempt_at=at,
                 created_at=at,
             )
-            for delivery_id, url in zip(ids, urls, strict=False)
+            for url in urls
         ]
 
-    async def _body(self, event: BusEvent, session_id: str) -> tuple[str, dict[str, Any]] | None:
+    async def _body(self, event: BusEvent, session_id: str) -> tuple[str, dict[str, Any], str]:
+        """(event type, ``data``, the id of the message or question it is about)."""
         if event.type == "message.updated":
             info = dict(event.properties["info"])
             info["stop_reason"] = info.get("finish")  # as the message routes show a message
@@ -198,7 +203,7 @@ class WebhookEvents:
                 "status": _REPLY_STATUS.get(str(info.get("status")), "running"),
                 "message": info,
             }
-            return _TURN_EVENTS[str(info["status"])], data
+            return _TURN_EVENTS[str(info["status"])], data, str(info.get("id") or "")
         question = event.properties.get("question") or {}
         reply_id = question.get("message_id")
         reply = await self._store.get_message(reply_id) if reply_id else None
@@ -210,4 +215,4 @@ class WebhookEvents:
             "message": None,
             "question": question,
         }
-        return "question.asked", data
+        return "question.asked", data, str(question.get("id") or "")
