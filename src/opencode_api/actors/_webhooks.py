@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import structlog
 from standardwebhooks import Webhook
 
 from opencode_api.actors._errors import InvalidRequestError
 from opencode_api.actors._events import BusEvent
-from opencode_api.actors._runtime import Runtime
 from opencode_api.actors._webhook_events import WebhookEvents
 from opencode_api.actors._webhook_sender import WebhookSender
 from opencode_api.actors._webhook_targets import check_webhook_url
@@ -59,6 +59,20 @@ def webhook_signer(settings: Settings) -> Webhook | None:
         ) from None
 
 
+class HasBus(Protocol):
+    """What webhooks need of a runtime (``Runtime`` has it; no import of it here, so that the
+    Runtime itself may start its webhooks one day without an import cycle)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def bus(self) -> Outbox[BusEvent]: ...
+
+
 class Webhooks:
     """The event side (bus -> stored deliveries) and the sending side of one runtime."""
 
@@ -80,23 +94,30 @@ class Webhooks:
         finally:
             await self.sender.close()
 
+    @classmethod
+    def start_for(cls, runtime: HasBus) -> Webhooks | None:
+        """Started webhooks of ``runtime`` (None when they are off); ``close()`` them after the
+        runtime closed its bus. Raises ``WebhookConfigError`` for settings that cannot work."""
+        settings = runtime.settings
+        signer = webhook_signer(settings)
+        if signer is None:
+            log.debug("webhooks off: no WEBHOOK_SECRET (sessions' webhook_url is not used)")
+            return None
+        webhooks = cls(settings, runtime.store, runtime.bus, signer)
+        webhooks.start()
+        return webhooks
+
 
 @asynccontextmanager
-async def run_webhooks(runtime: Runtime) -> AsyncIterator[Webhooks | None]:
+async def run_webhooks(runtime: HasBus) -> AsyncIterator[Webhooks | None]:
     """Webhooks for ``runtime`` while the context lasts (None when they are off).
 
     Enter it after the runtime started and leave it after the runtime closed (its bus closed),
     so the ends of the turns that shutdown aborted are stored too.
     """
-    settings = runtime.settings
-    signer = webhook_signer(settings)
-    if signer is None:
-        log.info("webhooks off: no WEBHOOK_SECRET (sessions' webhook_url is not used)")
-        yield None
-        return
-    webhooks = Webhooks(settings, runtime.store, runtime.bus, signer)
-    webhooks.start()
+    webhooks = Webhooks.start_for(runtime)
     try:
         yield webhooks
     finally:
-        await webhooks.close()
+        if webhooks is not None:
+            await webhooks.close()
