@@ -96,6 +96,8 @@ class TurnAdmission:
             tools_enabled=request.tools_enabled,
             max_steps=request.max_steps or self._settings.max_steps,
             budget=budget,
+            response_format=request.response_format,
+            tools=request.tools,
         )
         subscription = ref.subscribe(ref.outbox.last_seq, max_pending=self._settings.outbox_size)
         self._pending.add(session_id)

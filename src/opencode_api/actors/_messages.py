@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from opencode_api.actors._budget import TurnBudget
+from opencode_api.inputs import ResponseFormat
 from opencode_api.store import Reservation
 
 # Tickets order turns against aborts: an abort cancels every turn holding a smaller ticket.
@@ -34,6 +35,10 @@ class TurnOptions:
     max_steps: int = 50
     # What the turn may spend (API.md "Budgets"); None: no limit applies.
     budget: TurnBudget | None = None
+    # The final answer's required format (API.md "Richer input and output").
+    response_format: ResponseFormat | None = None
+    # The tools this turn may use; None: every enabled tool.
+    tools: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

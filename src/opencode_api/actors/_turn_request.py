@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal, TypedDict
 
 from opencode_api.actors._errors import InvalidRequestError
+from opencode_api.inputs import InputPart, ResponseFormat
 
 # interrupt: abort the running turn and run this one next, ahead of the queued ones.
 BusyPolicy = Literal["queue", "reject", "interrupt"]
@@ -29,12 +30,18 @@ class TurnRequest:
     tools_enabled: bool = True
     max_steps: int | None = None
     busy: BusyPolicy = "queue"
+    # Text and files after ``content`` (API.md "Richer input and output").
+    parts: tuple[InputPart, ...] = ()
+    # The final answer's required format; ``output`` on ``done`` holds it parsed.
+    response_format: ResponseFormat | None = None
+    # The tools this turn may use (None: every enabled tool).
+    tools: tuple[str, ...] | None = None
     # A regenerate: the user message this one replaces (it and all after it are deleted first).
     replaces: str | None = None
 
     def check(self) -> None:
         """Refuse what no turn can run (the HTTP schema refuses it earlier; embedders too)."""
-        if not self.content or not self.content.strip():
+        if not self.parts and (not self.content or not self.content.strip()):
             raise InvalidRequestError("content must be a non-empty string", field="content")
         if self.max_steps is not None and self.max_steps < 1:
             raise InvalidRequestError("max_steps must be >= 1", field="max_steps")
@@ -53,3 +60,6 @@ class SendOptions(TypedDict, total=False):
     tools_enabled: bool
     max_steps: int | None
     busy: BusyPolicy
+    parts: tuple[InputPart, ...]
+    response_format: ResponseFormat | None
+    tools: tuple[str, ...] | None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
+from opencode_api.inputs import InputPart, ResponseFormat
 from opencode_api.store import Message
 
 # -- requests -------------------------------------------------------------------------------------
@@ -51,7 +53,29 @@ class UpdateSessionRequest(_Request):
 class MessageRequest(_Request):
     """A user message that starts (or queues) a turn."""
 
-    content: str = Field(min_length=1, description="The user's message; must not be blank.")
+    parts: list[InputPart] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Text and files (images, PDFs) of the message; `content`, when given too, "
+        "comes first.",
+    )
+    content: str | None = Field(
+        default=None,
+        validate_default=True,
+        min_length=1,
+        description="The user's message; must not be blank. Required unless `parts` are given.",
+    )
+    response_format: ResponseFormat | None = Field(
+        default=None,
+        description="The final answer must be JSON (`json_object`) or match a JSON schema "
+        "(`json_schema`); `done` then carries it parsed as `output`.",
+    )
+    tools: list[str] | None = Field(
+        default=None,
+        max_length=256,
+        description="The tools this turn may use (default: all enabled); an unknown name is a 422.",
+    )
     provider_id: str | None = None
     model_id: str | None = Field(
         default=None,
@@ -66,10 +90,14 @@ class MessageRequest(_Request):
 
     @field_validator("content")
     @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
+    def _not_blank(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            if cls is MessageRequest and not info.data.get("parts"):
+                raise PydanticCustomError("missing", "content (or parts) is required")
+            return value
         # Providers refuse whitespace-only text (Anthropic answers 400): refuse it here, as a 422
         # naming the field, rather than as a failed turn.
-        if value is not None and not value.strip():
+        if not value.strip():
             raise ValueError("must not be blank")
         return value
 

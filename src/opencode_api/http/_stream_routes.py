@@ -99,7 +99,7 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     body = await read_body(request, MessageRequest, required=True)
     turn = TurnRequest(
         session_id,
-        body.content,
+        body.content or "",
         user_id=user_id_of(request),
         provider_id=body.provider_id,
         model_id=body.model_id,
@@ -109,6 +109,9 @@ async def send_message(request: web.Request) -> web.StreamResponse:
         tools_enabled=body.tools_enabled,
         max_steps=body.max_steps,
         busy=query.busy,
+        parts=tuple(body.parts or ()),
+        response_format=body.response_format,
+        tools=None if body.tools is None else tuple(body.tools),
     )
     if not query.stream or "respond-async" in request.headers.get("Prefer", ""):
         user_message_id, status = await runtime.send_background(turn)
@@ -144,6 +147,9 @@ async def regenerate_message(request: web.Request) -> web.StreamResponse:
         max_tokens=body.max_tokens,
         tools_enabled=body.tools_enabled,
         max_steps=body.max_steps,
+        parts=tuple(body.parts or ()),
+        response_format=body.response_format,
+        tools=None if body.tools is None else tuple(body.tools),
     )
     return await _stream_turn(request, session_id, stream)
 
