@@ -289,8 +289,9 @@ def test_a_bad_config_file_names_the_file_and_the_field(
 
 def test_a_missing_config_file_fails_start_up(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, mcp_config=str(tmp_path / "absent.json"))  # type: ignore[call-arg]
+    registry = default_registry(settings)
     with pytest.raises(McpConfigError, match="cannot read the file"):
-        default_registry(settings)
+        registry.start()
 
 
 async def test_default_registry_offers_mcp_tools_after_the_built_in_ones(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from opencode_api.actors import Runtime, TurnEvent
 from opencode_api.settings import Settings
 from opencode_api.testing import FakeLLMServer, Reply, ToolCall
-from opencode_api.tools import McpServers
+from opencode_api.tools import McpConfigError, McpServers
 from tests.tools.fakes import FakeContext
 from tests.tools.mcp_processes import stdio_config, write_config
 
@@ -129,3 +129,14 @@ async def test_a_server_that_is_down_is_not_offered_and_the_turn_goes_on(
         result = next(e.to_dict() for e in events if e.type == "tool_result")
         assert result["is_error"] and "MCP server 'gone' is down" in result["text"]
         assert events[-1].to_dict()["stop_reason"] == "stop"
+
+
+async def test_a_bad_config_file_fails_the_runtime_start_up(
+    tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"mcpServers": {"a": {"url": "ftp://x"}}}', encoding="utf-8")
+    settings = make_settings(tmp_path, fake, mcp_config=str(bad))
+    with pytest.raises(McpConfigError, match=r"bad.json: mcpServers.a.url: Value error"):
+        async with Runtime.open(settings):
+            pass

@@ -266,11 +266,16 @@ async def _http_transport(config: McpHttpServer) -> AsyncIterator[Streams]:
 class McpServers:
     """Every server of ``MCP_CONFIG``: their tools for the registry, their status for ``/mcp``."""
 
-    def __init__(self, servers: dict[str, McpServerConfig], timings: McpTimings) -> None:
-        self.servers = {
-            name: McpServer(name, config, timings, self._on_change)
-            for name, config in servers.items()
-        }
+    def __init__(
+        self,
+        servers: dict[str, McpServerConfig],
+        timings: McpTimings,
+        *,
+        load: Callable[[], dict[str, McpServerConfig]] | None = None,
+    ) -> None:
+        self.timings = timings
+        self.servers = self._build(servers)
+        self._load = load
         # Bumped on every change of a server's state: the registry rebuilds its schemas then.
         self.version = 0
         self._changed = asyncio.Event()
@@ -278,22 +283,28 @@ class McpServers:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> McpServers | None:
-        """None without ``MCP_CONFIG``; ``McpConfigError`` (naming file and field) for a bad one."""
+        """None without ``MCP_CONFIG``. The file is read by ``start``: a bad one fails the
+        runtime's start-up (``McpConfigError`` naming the file and the field), where what was
+        opened before is closed again, rather than its construction, where it would not be."""
         if not settings.mcp_config:
             return None
-        config = load_mcp_config(settings.mcp_config)
+        path = settings.mcp_config
         timings = McpTimings(
             call_timeout=settings.mcp_call_timeout,
             connect_timeout=settings.mcp_connect_timeout,
             reconnect_base_delay=settings.mcp_reconnect_base_delay,
             reconnect_max_delay=settings.mcp_reconnect_max_delay,
         )
-        return cls(dict(config.servers), timings)
+        return cls({}, timings, load=lambda: dict(load_mcp_config(path).servers))
 
     def start(self) -> None:
-        """Start connecting every enabled server in the background (needs a running loop)."""
+        """Read ``MCP_CONFIG`` (``McpConfigError``), then connect every enabled server in the
+        background (needs a running loop)."""
         if self._started:
             return
+        if self._load is not None:
+            self.servers = self._build(self._load())
+            self._load = None
         self._started = True
         # The SDK's HTTP client (httpx2) logs every request's full URL at INFO: a server's URL
         # may carry a key, and hosts stay out of our logs. Its warnings and errors still show.
@@ -307,6 +318,12 @@ class McpServers:
         """Disconnect every server and stop the stdio servers' processes."""
         self._started = False
         await asyncio.gather(*(server.aclose() for server in self.servers.values()))
+
+    def _build(self, servers: dict[str, McpServerConfig]) -> dict[str, McpServer]:
+        return {
+            name: McpServer(name, config, self.timings, self._on_change)
+            for name, config in servers.items()
+        }
 
     def offered(self) -> list[McpTool]:
         """The tools of the connected servers, in configuration order."""

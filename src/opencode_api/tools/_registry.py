@@ -67,7 +67,8 @@ class ToolRegistry:
         self._schemas = None
 
     def start(self) -> None:
-        """Start connecting the MCP servers in the background (the runtime's start-up)."""
+        """Read MCP_CONFIG and start connecting its servers in the background (the runtime's
+        start-up; ``McpConfigError`` for a bad file)."""
         if self.mcp is not None:
             self.mcp.start()
 
@@ -174,7 +175,7 @@ class ToolRegistry:
 
 def default_registry(settings: Settings, *, lookup: Lookup | None = None) -> ToolRegistry:
     """Every built-in tool, configured from settings (``lookup``: the DNS seam for webfetch),
-    and the MCP servers of ``MCP_CONFIG`` (``McpConfigError`` for a bad file)."""
+    and the MCP servers of ``MCP_CONFIG`` (read by ``start``: ``McpConfigError`` for a bad file)."""
     return ToolRegistry(
         [
             WebFetchTool.from_settings(settings, lookup=lookup),
