@@ -37,6 +37,7 @@ from opencode_api.actors._session_actor import SessionActor
 from opencode_api.actors._sessions import NewSession, SessionChanges, SessionDirectory, jsonable
 from opencode_api.actors._turn_request import SendOptions, TurnRequest
 from opencode_api.actors._turn_stream import TurnStream, reattach_after
+from opencode_api.actors._webhooks import Webhooks
 from opencode_api.actors._worker_placement import placement_for
 from opencode_api.llm import LLMClient, RoutingLLMClient
 from opencode_api.runtime import (
@@ -119,6 +120,7 @@ class Runtime(HistoryOperations):
         self._replies = TurnReplies(
             store, lambda session_id, user_id: self.subscribe(session_id, user_id=user_id)
         )
+        self._webhooks: Webhooks | None = None
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -160,6 +162,8 @@ class Runtime(HistoryOperations):
         await self.lease.start(recover=self.settings.mark_interrupted_on_start)
         await self.placement.start()
         self.tools.start()  # MCP servers connect in the background
+        # Webhook deliveries (WEBHOOK_SECRET set): the ends of turns, from the bus, stored and sent.
+        self._webhooks = Webhooks.start_for(self)
         self._started = True
 
     async def close(self, grace: float | None = None) -> None:
@@ -170,6 +174,8 @@ class Runtime(HistoryOperations):
         grace = self.settings.shutdown_grace if grace is None else grace
         await self.placement.close(grace)
         self.bus.close()
+        if self._webhooks is not None:  # after the bus: aborted turns' ends are stored too
+            await self._webhooks.close()
         await self._deps.writes.close()
         await self.lease.close()
         await self.tools.aclose()

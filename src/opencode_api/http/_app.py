@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from opencode_api.actors import Runtime, open_runtime, run_webhooks
+from opencode_api.actors import Runtime, open_runtime
 from opencode_api.http import (
     _branch_routes,
     _catalogue_routes,
@@ -115,11 +115,9 @@ def create_app(
         if runtime is not None:
             app[RUNTIME] = runtime
             metrics.attach(runtime)
-            async with run_webhooks(runtime):
-                yield
+            yield
             return
-        # Webhooks stop after on_shutdown closed the runtime: aborted turns' ends are stored too.
-        async with open_runtime(settings) as opened, run_webhooks(opened):
+        async with open_runtime(settings) as opened:
             app[RUNTIME] = opened
             metrics.attach(opened)
             log.info("runtime started", database=_redact(settings.resolved_database_url()))
