@@ -30,6 +30,25 @@ function pretty(value) {
   }
 }
 
+// A stored step keeps its tool calls ahead of its reasoning and text; a model streams them the
+// other way round, and the live view shows them as they came: draw stored steps the same way.
+const RANK = { reasoning: 0, text: 1, tool_call: 2 };
+
+function streamOrder(parts) {
+  const ordered = [];
+  let step = [];
+  const flush = () => {
+    ordered.push(...step.sort((a, b) => (RANK[a.type] ?? 3) - (RANK[b.type] ?? 3)));
+    step = [];
+  };
+  for (const part of parts) {
+    if (part.type === "step_start") flush();
+    else step.push(part);
+  }
+  flush();
+  return ordered;
+}
+
 export class Chat {
   /** hooks: {regenerate(mid, content?), fork(mid), answer(qid, answers), reject(qid)} */
   constructor(root, hooks) {
@@ -61,9 +80,9 @@ export class Chat {
       this.setUserText(el, message.content);
       if (message.status === "queued") this.badge(el, "queued");
     } else {
-      for (const part of message.parts ?? []) {
-        if (part.type === "text") this.textPart(el, "text").append(part.content ?? "");
-        else if (part.type === "reasoning") this.textPart(el, "reasoning").append(part.content ?? "");
+      for (const part of streamOrder(message.parts ?? [])) {
+        if (part.type === "text") this.textPart(el, "text", true).append(part.content ?? "");
+        else if (part.type === "reasoning") this.textPart(el, "reasoning", true).append(part.content ?? "");
         else if (part.type === "tool_call") {
           const tool = this.toolPart(el, part.tool_call_id, part.tool_name, part.tool_args);
           if (part.tool_output != null || part.tool_status === "completed" || part.tool_status === "error")
@@ -230,10 +249,10 @@ export class Chat {
   }
 
   /** The last part of the message when it is of this kind, else a new one; returns its text sink. */
-  textPart(el, kind) {
+  textPart(el, kind, fresh = false) {
     const body = el.querySelector(".msg-body");
     let part = body.lastElementChild;
-    if (!part || !part.classList.contains(kind)) {
+    if (fresh || !part || !part.classList.contains(kind)) {
       if (kind === "reasoning") {
         part = h("details", { class: "part reasoning" }, h("summary", {}, "Reasoning"), h("div", { class: "markdown" }));
       } else {

@@ -82,12 +82,22 @@ export class SessionFeed {
   handle(event) {
     const id = event.message_id;
     if (!id || this.ghosts.has(id) || this.settled.has(id)) return;
-    if (!this.chat.byId(id)) {
+    if (!this.chat.byId(id) && !(event.type === "message_start" && this.unanswered(event.parent_id))) {
       this.held = [event];
       this.lookUp(id).finally(() => this.drain());
       return;
     }
     this.deliver(event);
+  }
+
+  /** A user message on the page with no answer after it (or one of this page's bubbles still on
+   * its way): a turn starting for it is live, even one that never reached the store (aborted
+   * while queued). */
+  unanswered(parentId) {
+    const user = this.chat.byId(parentId);
+    if (!user) return this.chat.pending.length > 0; // a bubble sent from here, not yet bound
+    const next = user.nextElementSibling;
+    return !(next && next.classList.contains("assistant"));
   }
 
   deliver(event) {

@@ -9,6 +9,8 @@ const marked = new Marked({ gfm: true, breaks: false, async: false });
 
 const PURIFY = {
   RETURN_DOM_FRAGMENT: true,
+  USE_PROFILES: { html: true }, // no SVG or MathML from a model
+
   FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "iframe"],
   FORBID_ATTR: ["style"],
 };

@@ -54,7 +54,8 @@ export async function refreshCompaction(sessionId) {
 
 export function showCompaction(status) {
   const parts = [`compaction ${status.status}`];
-  if (status.compaction_count) parts.push(`${status.compaction_count}×`);
+  const count = status.compaction_count;
+  if (count) parts.push(`compacted ${count} time${count === 1 ? "" : "s"}`);
   if (status.remaining_until_compaction != null) parts.push(`${status.remaining_until_compaction} msgs to go`);
   if (status.last_error) parts.push(`last error: ${status.last_error}`);
   const el = $("compaction");

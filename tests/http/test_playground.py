@@ -1,0 +1,430 @@
+"""The web playground at ``GET /``: its files as the server serves them, and the page driven in
+headless Chromium (Debian's ``chromium``, through Playwright) against a real server and the fake
+provider.
+
+Without chromium the browser tests skip, except under ``CI``, where they fail. They save
+screenshots of the main views into ``$PLAYGROUND_SCREENSHOTS`` when it is set (the README's come
+from ``PLAYGROUND_SCREENSHOTS=docs/screenshots``), else into the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from opencode_api.http import create_app
+from opencode_api.http._playground import FILES, PAGE_CSP, PLAYGROUND_DIR
+from opencode_api.settings import Settings
+from opencode_api.testing import FakeLLMServer, Reply, ToolCall, Usage
+from tests.http.conftest import (
+    JWT_SECRET,
+    ClientFactory,
+    basic,
+    bearer,
+    close_runtime,
+    hs256_token,
+    open_runtime,
+)
+from tests.http.test_docs import CHROMIUM_ARGS, chromium
+
+try:
+    from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
+except ImportError:  # the dev extra installs it; chromium() says so when it is missing
+    async_playwright = None  # type: ignore[assignment]
+
+PASSWORD = "s3cret"
+DESKTOP: ViewportSize = {"width": 1280, "height": 820}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+QUESTIONS = {
+    "questions": [
+        {
+            "question": "Which color should the button be?",
+            "header": "Color",
+            "options": [
+                {"label": "Red", "description": "warm and loud"},
+                {"label": "Blue", "description": "calm"},
+            ],
+        }
+    ]
+}
+TODOS = {
+    "todos": [
+        {"id": "1", "content": "Read the API contract", "status": "completed", "priority": "high"},
+        {"id": "2", "content": "Sketch the page", "status": "in_progress", "priority": "medium"},
+        {"id": "3", "content": "Test it in a browser", "status": "pending", "priority": "low"},
+    ]
+}
+ANSWER = (
+    "Here is a **plan**:\n\n1. Parse the stream\n2. Render it\n\n```python\nprint('hello')\n```\n"
+)
+HOSTILE = (
+    'Hi <img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> '
+    '<a href="javascript:window.__pwned=3">click me</a> '
+    '<svg onload="window.__pwned=4"></svg> <iframe srcdoc="<script>parent.__pwned=5</script>">'
+    "</iframe> **still markdown**"
+)
+
+ServerFactory = Callable[..., Awaitable[str]]
+
+
+def test_the_vendored_libraries_are_the_declared_releases() -> None:
+    readme = (PLAYGROUND_DIR / "README.md").read_text(encoding="utf-8")
+    marked = (PLAYGROUND_DIR / "marked-18.3.0.esm.js").read_text(encoding="utf-8")
+    purify = (PLAYGROUND_DIR / "purify-3.5.0.es.mjs").read_text(encoding="utf-8")
+    assert "marked v18.3.0" in marked
+    assert "DOMPurify 3.5.0" in purify
+    for name in ("marked-18.3.0.esm.js", "purify-3.5.0.es.mjs", "LICENSE.marked"):
+        assert name in readme, name
+    assert (PLAYGROUND_DIR / "LICENSE.dompurify").is_file()
+
+
+async def test_the_page_and_its_files_are_served_typed_and_cached(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client()
+    page = await client.get("/")
+    assert page.status == 200
+    assert page.content_type == "text/html"
+    assert page.headers["Content-Security-Policy"] == PAGE_CSP
+    html = await page.text()
+    # Every URL of the page is relative: it works behind a path prefix, and no CDN.
+    urls = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert all(not url.startswith(("/", "http")) and "//" not in url for url in urls), urls
+    assert '<meta name="opencode-password" content="">' in html
+    for name, (_, content_type) in FILES.items():
+        response = await client.get(f"/playground/{name}")
+        assert response.status == 200, name
+        assert response.headers["Content-Type"] == content_type
+        vendored = name.startswith(("marked-", "purify-"))
+        cache = "max-age=31536000, immutable" if vendored else "no-cache"
+        assert response.headers["Cache-Control"] == cache, name
+    for missing in ("nope.js", "README.md", "..%2F_playground.py", "LICENSE.marked"):
+        response = await client.get(f"/playground/{missing}")
+        assert response.status == 404, missing
+        assert (await response.json())["error"]["type"] == "not_found"
+
+
+async def test_the_page_needs_the_server_password(make_client: ClientFactory) -> None:
+    client = await make_client(opencode_server_password=PASSWORD)
+    assert (await client.get("/")).status == 401
+    assert (await client.get("/playground/app.js")).status == 401
+    page = await client.get("/", headers=basic("opencode", PASSWORD))
+    assert page.status == 200
+    assert '<meta name="opencode-password" content="1">' in await page.text()
+
+
+# -- the page in a browser -------------------------------------------------------------------------
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    executable = chromium()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def serve(make_settings: Callable[..., Settings]) -> AsyncIterator[ServerFactory]:
+    """Starts the app on a real port (a browser needs one); returns its base URL."""
+    started: list[tuple[Any, TestServer]] = []
+
+    async def start(**overrides: Any) -> str:
+        settings = make_settings(**overrides)
+        runtime = await open_runtime(settings)
+        server = TestServer(create_app(settings, runtime=runtime), host="127.0.0.1")
+        started.append((runtime, server))
+        await server.start_server()
+        return str(server.make_url("")).rstrip("/")
+
+    yield start
+    for runtime, server in reversed(started):
+        await server.close()
+        await close_runtime(runtime)
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    wanted = os.environ.get("PLAYGROUND_SCREENSHOTS")
+    folder = Path(wanted) if wanted else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class Playground:
+    """One browser page on the playground, failing the test on any script error it logs."""
+
+    def __init__(self, page: Page, base: str) -> None:
+        self.page = page
+        self.base = base
+        self.errors: list[str] = []
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on(
+            "console",
+            lambda message: self.errors.append(message.text) if message.type == "error" else None,
+        )
+
+    async def open(self) -> None:
+        await self.page.goto(f"{self.base}/")
+        await expect(self.page.locator("#connection")).to_have_text("live")
+
+    async def new_session(self) -> None:
+        await self.page.get_by_role("button", name="+ New session").click()
+        await expect(self.page.locator("#title-input")).to_be_enabled()
+
+    async def send(self, text: str) -> None:
+        box = self.page.get_by_label("Message", exact=True)
+        await box.fill(text)
+        await box.press("Enter")
+
+    def assistant(self, index: int = -1) -> Any:
+        messages = self.page.locator("article.msg.assistant")
+        return messages.last if index == -1 else messages.nth(index)
+
+    async def idle(self) -> None:
+        await expect(self.page.locator("#session-status")).to_be_hidden()
+
+    def check(self, *expected: str) -> None:
+        """No script error, save the ``expected`` ones (substrings of the console's messages)."""
+        errors = [error for error in self.errors if not any(text in error for text in expected)]
+        assert errors == [], "\n".join(errors)
+
+
+async def playground(
+    browser: Browser, base: str, viewport: ViewportSize = DESKTOP, **context: Any
+) -> Playground:
+    opened = await browser.new_context(
+        viewport=viewport,
+        reduced_motion="reduce",
+        **context,
+    )
+    return Playground(await opened.new_page(), base)
+
+
+async def test_a_conversation_streams_with_tools_todos_and_cost(
+    browser: Browser, serve: ServerFactory, fake: FakeLLMServer, shots: Path
+) -> None:
+    fake.enqueue(
+        Reply(
+            reasoning="The user wants a plan. I will write todos first.",
+            text="Let me write that down.",
+            tool_calls=[ToolCall("todowrite", TODOS, id="call_todo")],
+            usage=Usage(prompt_tokens=1200, completion_tokens=80),
+        ),
+        Reply(text=ANSWER, usage=Usage(prompt_tokens=1400, completion_tokens=60)),
+    )
+    base = await serve(compaction_keep_messages=1)
+    ui = await playground(browser, base)
+    page = ui.page
+    await ui.open()
+    await ui.new_session()
+    await page.get_by_label("Model").select_option(
+        json.dumps(["openai", "gpt-4o-mini"], separators=(",", ":"))
+    )
+    await ui.send("Make a plan for the playground")
+
+    answer = ui.assistant()
+    await expect(answer.locator("strong", has_text="plan")).to_be_visible()
+    await expect(answer.locator("pre code")).to_have_text("print('hello')\n")
+    await expect(answer.locator("details.reasoning")).to_contain_text("I will write todos first")
+    tool = answer.locator("details.tool")
+    await expect(tool).to_have_attribute("data-status", "completed")
+    await tool.locator("summary").click()
+    await expect(tool.locator(".tool-args")).to_contain_text('"Sketch the page"')
+    await expect(page.locator("#todos summary")).to_have_text("Todos (1/3)")
+    await ui.idle()
+    # Per message and per session: tokens and a price (gpt-4o-mini is in LiteLLM's price map).
+    await expect(answer.locator(".msg-foot")).to_contain_text("2,600 in · 140 out · $")
+    await expect(page.locator("#session-cost")).to_contain_text("Session $")
+    await expect(page.locator("#session-cost")).to_contain_text("2,600 in · 140 out")
+    assert fake.requests[-1]["model"] == "gpt-4o-mini"
+    # The session list: its title can be changed in place, and the list follows (over /event).
+    await page.get_by_label("Session title").fill("Playground plan")
+    await page.get_by_label("Session title").press("Enter")
+    await expect(page.locator("button.session[aria-current=true]")).to_contain_text(
+        "Playground plan"
+    )
+    await page.locator("#todos summary").click()
+    await tool.locator("summary").click()  # closed again: the screenshot shows the answer
+    await page.screenshot(path=shots / "playground-desktop.png", animations="disabled")
+
+    # Phone width: the list slides over the chat from a button.
+    await page.set_viewport_size(PHONE)
+    await expect(page.locator("#toggle-sidebar")).to_be_visible()
+    await page.screenshot(path=shots / "playground-phone.png", animations="disabled")
+    await page.locator("#toggle-sidebar").click()
+    await expect(page.locator("button.session", has_text="Playground plan")).to_be_in_viewport()
+    await page.screenshot(path=shots / "playground-phone-sessions.png", animations="disabled")
+    await page.locator("button.session", has_text="Playground plan").click()
+
+    # Compaction: status in the header, and the button runs one.
+    await expect(page.locator("#compaction")).to_contain_text("compaction idle")
+    await page.get_by_role("button", name="Compact").click()
+    await expect(page.locator("#compaction")).to_contain_text("compacted 1 time")
+    await expect(page.locator("article.msg.compacted")).not_to_have_count(0)
+    ui.check()
+
+
+async def test_a_turn_sent_while_one_runs_is_queued_and_abort_stops_both(
+    browser: Browser, serve: ServerFactory, fake: FakeLLMServer
+) -> None:
+    fake.enqueue(Reply(text="This answer never ends because the model hangs", hang_after=4))
+    base = await serve()
+    ui = await playground(browser, base)
+    page = ui.page
+    await ui.open()
+    await ui.new_session()
+    await ui.send("Tell me a long story")
+    await expect(ui.assistant()).to_contain_text("This answer")
+    await expect(page.locator("#session-status")).to_have_text("busy")
+    await expect(page.locator("li[data-status=busy] .dot.busy")).to_be_visible()
+
+    await ui.send("And then?")
+    queued = page.locator("article.msg.user").last
+    await expect(queued.locator(".badge")).to_have_text("queued")
+
+    await page.get_by_role("button", name="Abort").click()
+    await expect(ui.assistant(0).locator(".badge")).to_have_text("aborted")
+    # Queued turns end the same way: the queued message started, as an aborted turn.
+    await expect(queued.locator(".badge")).to_be_hidden()
+    await expect(page.locator("article.msg.assistant .badge", has_text="aborted")).to_have_count(2)
+    await ui.idle()
+    await expect(page.locator("li[data-status=idle] .dot")).to_be_visible()
+    ui.check()
+
+
+async def test_a_question_is_answered_inline(
+    browser: Browser, serve: ServerFactory, fake: FakeLLMServer, shots: Path
+) -> None:
+    fake.enqueue(
+        Reply(text="One thing first.", tool_calls=[ToolCall("question", QUESTIONS, id="q1")]),
+        Reply(text="Red it is."),
+    )
+    base = await serve()
+    ui = await playground(browser, base)
+    page = ui.page
+    await ui.open()
+    await ui.new_session()
+    await ui.send("Style the button")
+    form = page.locator("form.question")
+    await expect(form.locator("legend")).to_have_text("Color: Which color should the button be?")
+    await page.screenshot(path=shots / "playground-question.png", animations="disabled")
+    await form.get_by_label("Red").check()
+    await form.get_by_role("button", name="Answer").click()
+    await expect(ui.assistant()).to_contain_text("Red it is.")
+    await expect(form).to_have_class(re.compile(r"\bclosed\b"))
+    await ui.idle()
+    # The model got the answer as the question tool's result.
+    tool_results = [m for r in fake.requests for m in r["messages"] if m.get("role") == "tool"]
+    assert "Red" in json.dumps(tool_results)
+    ui.check()
+
+
+async def test_a_reload_mid_turn_reattaches_and_misses_nothing(
+    browser: Browser, serve: ServerFactory, fake: FakeLLMServer
+) -> None:
+    release = asyncio.Event()
+    asked = asyncio.Event()
+    fake.enqueue(
+        Reply(text="First step done.", tool_calls=[ToolCall("todowrite", TODOS, id="call_1")]),
+        Reply(text="Second step done.", received=asked, hold=release),
+    )
+    base = await serve()
+    ui = await playground(browser, base)
+    page = ui.page
+    await ui.open()
+    await ui.new_session()
+    await ui.send("Two steps, please")
+    await expect(ui.assistant()).to_contain_text("First step done.")
+    await asked.wait()  # the second step waits on the model
+
+    await page.reload()
+    await expect(page.locator("#connection")).to_have_text("live")
+    answer = ui.assistant()
+    await expect(answer.locator(".badge")).to_have_text("running")
+    await expect(answer).to_contain_text("First step done.")
+    release.set()
+    await expect(answer).to_contain_text("Second step done.")
+    await expect(answer.locator(".badge")).to_be_hidden()
+    await ui.idle()
+    # Replayed and live, each part once: one user message, one answer, one tool call.
+    await expect(page.locator("article.msg")).to_have_count(2)
+    await expect(answer.locator("details.tool")).to_have_count(1)
+    await expect(answer.locator(".part.text")).to_have_text(
+        ["First step done.", "Second step done."]
+    )
+    ui.check()
+
+
+async def test_a_hostile_answer_renders_as_text(
+    browser: Browser, serve: ServerFactory, fake: FakeLLMServer
+) -> None:
+    fake.enqueue(Reply(text=HOSTILE))
+    base = await serve()
+    ui = await playground(browser, base)
+    page = ui.page
+    await ui.open()
+    await ui.new_session()
+    await ui.send('<img src=x onerror="window.__pwned=6"> is my **question**')
+    answer = ui.assistant()
+    await expect(answer.locator("strong")).to_have_text("still markdown")
+    await ui.idle()
+    user = page.locator("article.msg.user").last
+    await expect(user).to_contain_text('<img src=x onerror="window.__pwned=6"> is my **question**')
+    chat = page.locator("#chat")
+    for selector in ("script", "iframe", "svg", "[onerror]", "[onload]", "a[href^=javascript]"):
+        assert await chat.locator(selector).count() == 0, selector
+    assert await page.evaluate("window.__pwned") is None
+    # Reloaded from the store, the same: sanitized again.
+    await page.reload()
+    await expect(ui.assistant().locator("strong")).to_have_text("still markdown")
+    assert await chat.locator("[onerror], script, iframe, svg").count() == 0
+    assert await page.evaluate("window.__pwned") is None
+    # Chromium reports the handlers of the markup DOMPurify parses (an inert DOMParser document)
+    # as blocked by the page's CSP; and the harmless <img src=x> that is left finds no "x".
+    ui.check("Executing inline event handler violates", "404 (Not Found)")
+
+
+async def test_the_server_password_and_a_user_token(
+    browser: Browser, serve: ServerFactory, fake: FakeLLMServer
+) -> None:
+    base = await serve(opencode_server_password=PASSWORD, supabase_jwt_secret=JWT_SECRET)
+    refused = await playground(browser, base)
+    assert (await refused.page.request.get(f"{base}/")).status == 401
+
+    credentials = {"username": "opencode", "password": PASSWORD}
+    ui = await playground(browser, base, http_credentials=credentials)
+    page = ui.page
+    await ui.open()
+    # With user accounts the page has a token field; the token rides in X-User-Authorization.
+    token = hs256_token("alice")
+    await page.get_by_label("User token (Supabase JWT)").fill(token)
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#connection")).to_have_text("live")
+    await ui.new_session()
+    await ui.send("hello with a password")
+    await expect(ui.assistant()).to_contain_text("tok4")
+    await ui.idle()
+    session_id = (await page.evaluate("location.hash"))[1:]
+    listing = await page.request.get(
+        f"{base}/session/{session_id}", headers={**basic("opencode", PASSWORD)}
+    )
+    assert listing.status == 404  # anonymous cannot see alice's session
+    owned = await page.request.get(
+        f"{base}/session/{session_id}",
+        headers={
+            **basic("opencode", PASSWORD),
+            "X-User-Authorization": bearer(token)["Authorization"],
+        },
+    )
+    assert (await owned.json())["user_id"] == "alice"
+    ui.check()
