@@ -155,7 +155,9 @@ class McpServer:
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> types.CallToolResult:
         """Call a tool; raises ``ToolError`` when the server is down or the call fails."""
-        session = self._session
+        # This connection's own "lost" event: a late failure of a call on a connection already
+        # replaced must not tear down the new one.
+        session, lost = self._session, self._lost
         if session is None or self.status != "connected":
             why = self.error or "not connected"
             raise ToolError(f"MCP server {self.name!r} is unavailable: {why}")
@@ -163,7 +165,7 @@ class McpServer:
             return await session.call_tool(tool, arguments)
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED:
-                self._connection_lost()
+                lost.set()
             raise ToolError(f"MCP server {self.name!r}: {describe_failure(exc)}") from None
         except (
             httpx2.TransportError,
@@ -171,11 +173,8 @@ class McpServer:
             anyio.ClosedResourceError,
             OSError,
         ) as exc:
-            self._connection_lost()
+            lost.set()
             raise ToolError(f"MCP server {self.name!r}: {describe_failure(exc)}") from None
-
-    def _connection_lost(self) -> None:
-        self._lost.set()
 
     # -- the connection task ---------------------------------------------------------------
 
@@ -254,11 +253,24 @@ class McpServer:
         self._changed()
 
 
+async def _refuse_auth_failures(response: httpx2.Response) -> None:
+    # The SDK turns a 401 or 403 into a bare "Server returned an error response": raised here,
+    # the connection fails with the status, which /mcp shows (a wrong or revoked key).
+    if response.status_code in (401, 403):
+        raise httpx2.HTTPStatusError(
+            f"HTTP status {response.status_code}", request=response.request, response=response
+        )
+
+
 @asynccontextmanager
 async def _http_transport(config: McpHttpServer) -> AsyncIterator[Streams]:
     # Our own client so the configured headers (API keys) go with every request; the SDK's
     # default timeouts: 30 s to connect, 300 s between bytes of a response stream.
-    client = httpx2.AsyncClient(headers=config.headers, timeout=httpx2.Timeout(30.0, read=300.0))
+    client = httpx2.AsyncClient(
+        headers=config.headers,
+        timeout=httpx2.Timeout(30.0, read=300.0),
+        event_hooks={"response": [_refuse_auth_failures]},
+    )
     async with client, streamable_http_client(config.url, http_client=client) as streams:
         yield streams
 
