@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from jsonschema import validators
+from jsonschema.exceptions import SchemaError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class TextInput(BaseModel):
@@ -43,6 +45,15 @@ class JsonSchemaFormat(BaseModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     json_schema: dict[str, Any] = Field(alias="schema")
     strict: bool | None = None
+
+    @field_validator("json_schema")
+    @classmethod
+    def _is_a_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        try:
+            validators.validator_for(schema).check_schema(schema)
+        except SchemaError as exc:
+            raise ValueError(f"not a JSON schema: {exc.message}") from None
+        return schema
 
 
 class ResponseFormat(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any
 from opencode_api.actors._budget import BudgetPolicy
 from opencode_api.actors._busy import PendingTurns
 from opencode_api.actors._deferred import DeferredWrites, Write
-from opencode_api.actors._errors import SessionBusyError, client_error
+from opencode_api.actors._errors import InvalidRequestError, SessionBusyError, client_error
 from opencode_api.actors._ids import new_id
 from opencode_api.actors._messages import Abort, RunTurn, TurnOptions, next_ticket
 from opencode_api.actors._placement import Placement
@@ -25,6 +25,7 @@ from opencode_api.actors._turn_request import TurnRequest
 from opencode_api.runtime import MailboxFull, Subscription
 from opencode_api.settings import Settings
 from opencode_api.store import Message, Session, Store
+from opencode_api.tools import ToolRegistry
 
 # (session id, user id) -> the session, or NotFoundError.
 LoadSession = Callable[[str, str | None], Awaitable[Session]]
@@ -45,6 +46,7 @@ class TurnAdmission:
         placement: Placement,
         quota: QuotaPolicy,
         budgets: BudgetPolicy,
+        tools: ToolRegistry,
         pending: PendingTurns,
         writes: DeferredWrites,
         load_session: LoadSession,
@@ -56,6 +58,7 @@ class TurnAdmission:
         self._placement = placement
         self._quota = quota
         self._budgets = budgets
+        self._tools = tools
         self._pending = pending
         self._writes = writes
         self._load_session = load_session
@@ -65,6 +68,10 @@ class TurnAdmission:
     async def enqueue(self, request: TurnRequest) -> tuple[str, Subscription[Any]]:
         """The user message id and a subscription to the session's events from before it."""
         request.check()
+        unknown = [name for name in request.tools or () if name not in self._tools]
+        if unknown:
+            message = f"unknown tool(s): {', '.join(sorted(set(unknown)))}"
+            raise InvalidRequestError(message, field="tools")
         session_id, user_id = request.session_id, request.user_id
         model_id = request.model_id or request.model
         session = await self._load_session(session_id, user_id)

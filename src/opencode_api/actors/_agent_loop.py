@@ -16,6 +16,7 @@ import structlog
 
 from opencode_api.actors._budget import BudgetPolicy
 from opencode_api.actors._context import LAST_STEP_REMINDER
+from opencode_api.actors._errors import InvalidOutputError
 from opencode_api.actors._events import (
     ReasoningEvent,
     StepFinish,
@@ -25,6 +26,7 @@ from opencode_api.actors._events import (
     ToolResultEvent,
     TurnEvent,
 )
+from opencode_api.actors._structured import OutputCheck
 from opencode_api.actors._turn import Turn
 from opencode_api.llm import (
     LLMClient,
@@ -80,6 +82,16 @@ class AgentLoop:
         """Run steps until the model stops asking for tools; returns the stop reason."""
         options = turn.options
         schemas = self._tools.schemas() if options.tools_enabled else None
+        if schemas is not None and options.tools is not None:
+            allowed = set(options.tools)
+            schemas = [t for t in schemas if t["function"]["name"] in allowed] or None
+        check = OutputCheck(options.response_format) if options.response_format else None
+        extra: dict[str, Any] = {}
+        if check is not None:
+            context[0] = {**context[0], "content": context[0]["content"] + check.instruction()}
+            native = check.native(options.provider_id)
+            if native is not None:
+                extra["response_format"] = native
         for step in range(1, options.max_steps + 1):
             turn.step = step
             turn.step_parts = [turn.new_part("step_start", metadata={"step_number": step})]
@@ -105,6 +117,7 @@ class AgentLoop:
                 temperature=options.temperature,
                 max_tokens=options.max_tokens,
                 timeout=self._settings.llm_timeout,
+                extra=extra,
             )
             result = await self._stream_step(turn, request)
             results = await self._run_tools(turn, result.tool_calls)
@@ -118,10 +131,21 @@ class AgentLoop:
                 # The cap ended the turn: this step was told to answer without tools, so the
                 # model stopped because it had to. The client asked for max_steps; say so.
                 final = "max_steps"
+            correction = None
+            if check is not None and final in ("stop", "max_steps", "length"):
+                turn.output, problem = check.check("".join(turn.step_text))
+                if problem is not None:
+                    if check.corrected or last:
+                        await self._finish_step(turn, result, finish)
+                        raise InvalidOutputError(problem)
+                    check.corrected, final = True, None  # one corrective step follows
+                    correction = check.correction(problem)
             cost = await self._finish_step(turn, result, finish, final=final)
             budget = options.budget
             over = budget is not None and await self._budgets.spent(budget, turn.cost, cost)
             context.extend(_step_messages(result, results))
+            if correction is not None:
+                context.append(correction)
             if final is not None:
                 return final
             if over:
@@ -224,9 +248,15 @@ class AgentLoop:
                 )
             )
 
+        allowed = turn.options.tools
+
         async def run_one(call: ToolCallRequest, index: int) -> ToolResult:
-            ctx = self._tool_context(turn, call.id)
-            result = await self._tools.execute(call.id, call.name, call.arguments, ctx)
+            if allowed is not None and call.name not in allowed:
+                text = f"Tool {call.name!r} is not available in this turn."
+                result = ToolResult(call.id, call.name, text, is_error=True)
+            else:
+                ctx = self._tool_context(turn, call.id)
+                result = await self._tools.execute(call.id, call.name, call.arguments, ctx)
             part = parts[index]
             part.tool_output = result.text
             part.tool_status = "error" if result.is_error else "completed"

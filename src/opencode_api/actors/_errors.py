@@ -78,6 +78,10 @@ def _budget_exceeded(message: str, spent: float, limit: float) -> BudgetExceeded
     return BudgetExceededError(message, spent=spent, limit=limit)
 
 
+class InvalidOutputError(SessionError):
+    """The final answer did not match the turn's ``response_format``, corrected once."""
+
+
 def client_error(exc: BaseException) -> dict[str, Any]:
     """What a client is told about a failure of a turn, a title or a compaction (API.md's
     failure table): a type and a message, never an exception's text, an address or a trace.
@@ -88,6 +92,8 @@ def client_error(exc: BaseException) -> dict[str, Any]:
         return {"type": "invalid_request", "message": "a value of the request cannot be stored"}
     if isinstance(exc, StoreError):
         return {"type": "unavailable", "message": StoreError.public_message}
+    if isinstance(exc, InvalidOutputError):
+        return {"type": "invalid_output", "message": str(exc)}
     if isinstance(exc, InvalidRequestError):
         data: dict[str, Any] = {"type": "invalid_request", "message": str(exc)}
         if exc.field is not None:

@@ -103,6 +103,14 @@ class Done(TurnEvent):
     usage: dict[str, int]
     cost: float
     stop_reason: str
+    # The parsed answer of a turn with a response_format; left out of the event without one.
+    output: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = TurnEvent.to_dict(self)
+        if self.output is None:
+            del data["output"]
+        return data
 
 
 @dataclass(frozen=True, slots=True)

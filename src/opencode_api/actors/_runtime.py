@@ -109,6 +109,7 @@ class Runtime(HistoryOperations):
             placement=self.placement,
             quota=self.quota,
             budgets=self._deps.budgets,
+            tools=self.tools,
             pending=self._pending,
             writes=self._deps.writes,
             load_session=self._sessions.for_turn,

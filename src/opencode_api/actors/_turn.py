@@ -28,6 +28,8 @@ class Turn:
     step_text: list[str] = field(default_factory=list)
     step_reasoning: list[str] = field(default_factory=list)
     recent_calls: list[tuple[str, str]] = field(default_factory=list)
+    # The final answer parsed, when the turn has a response_format (``output`` on ``done``).
+    output: Any = None
 
     @property
     def message_id(self) -> str:

@@ -105,6 +105,7 @@ class TurnEnding:
                     usage=turn.usage_dict(),
                     cost=turn.cost,
                     stop_reason=stop_reason,
+                    output=turn.output,
                 )
             )
 
