@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("test-tools")
@@ -69,6 +69,19 @@ async def wait_cancelled() -> str:
     """Answers once a ``hang`` call was cancelled."""
     await _cancelled.wait()
     return "cancelled"
+
+
+def extra() -> str:
+    """A tool added while the server runs."""
+    return "extra"
+
+
+@server.tool()
+async def grow(ctx: Context) -> str:
+    """Adds the tool ``extra`` and tells the client that the tools changed."""
+    server.add_tool(extra)
+    await ctx.session.send_tool_list_changed()
+    return "grown"
 
 
 @server.tool()

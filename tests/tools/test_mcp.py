@@ -193,6 +193,22 @@ async def test_cancelling_a_call_cancels_it_on_the_server_at_once(served: dict[s
         assert (result.is_error, result.text) == (False, "cancelled")
 
 
+async def test_tools_are_listed_again_when_the_server_says_they_changed(
+    served: dict[str, Any],
+) -> None:
+    async with registry_of({"srv": served}) as registry:
+        mcp = mcp_of(registry)
+        await mcp.wait_for("srv", "connected")
+        assert "srv_extra" not in offered(registry)
+        version = mcp.version
+        assert (await call(registry, "srv_grow")).text == "grown"
+        while "srv_extra" not in mcp.servers["srv"].snapshot().tools:
+            await mcp.changed(version)
+            version = mcp.version
+        assert "srv_extra" in offered(registry)
+        assert (await call(registry, "srv_extra")).text == "extra"
+
+
 async def test_a_stdio_server_that_dies_mid_call_is_restarted() -> None:
     async with registry_of({"srv": stdio_config()}) as registry:
         mcp = mcp_of(registry)

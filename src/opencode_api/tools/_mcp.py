@@ -11,33 +11,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anyio
 import httpx2
 import structlog
-from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client, types
-from mcp.client.streamable_http import streamable_http_client
+from mcp import ClientSession, MCPError, types
 from mcp.shared.message import SessionMessage
 from mcp_types import CONNECTION_CLOSED
 
 from opencode_api.settings import Settings
 from opencode_api.tools._base import ToolError
-from opencode_api.tools._mcp_config import (
-    McpHttpServer,
-    McpServerConfig,
-    McpStdioServer,
-    load_mcp_config,
-)
+from opencode_api.tools._mcp_config import McpServerConfig, load_mcp_config
 from opencode_api.tools._mcp_tool import McpTool, exposed_name
+from opencode_api.tools._mcp_transport import describe_failure, open_transport
 
 log = structlog.get_logger(__name__)
 
 Status = Literal["connecting", "connected", "failed", "disabled"]
-Streams = tuple[Any, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,35 +62,27 @@ class McpTimings:
         return ceiling * random.uniform(0.5, 1.0)
 
 
-def _leaf(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
+class _Link:
+    """What one connection tells its task: it is lost (for good), or the server's tools changed."""
+
+    __slots__ = ("lost", "tools_changed", "wake")
+
+    def __init__(self) -> None:
+        self.lost = False
+        self.tools_changed = False
+        self.wake = asyncio.Event()
+
+    def lose(self) -> None:
+        self.lost = True
+        self.wake.set()
+
+    async def on_message(self, message: types.ServerNotification | Exception) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self.tools_changed = True
+            self.wake.set()
 
 
-def describe_failure(exc: BaseException) -> str:
-    """A reason fit for ``/mcp`` and logs: no URL, host address, header or environment value."""
-    exc = _leaf(exc)
-    match exc:
-        case MCPError() if exc.code == CONNECTION_CLOSED:
-            return "the connection closed"
-        case MCPError():
-            return f"the server answered with an error: {exc.message}"
-        case TimeoutError():
-            return "no answer in time"
-        case httpx2.HTTPStatusError():
-            return f"HTTP status {exc.response.status_code}"
-        case httpx2.ConnectError() | ConnectionRefusedError():
-            return "cannot connect"
-        case httpx2.TransportError() | anyio.BrokenResourceError() | anyio.ClosedResourceError():
-            return "the connection failed"
-        case OSError() if exc.strerror:
-            return f"cannot start or reach the server: {exc.strerror}"
-        case _:
-            return f"the connection failed ({type(exc).__name__})"
-
-
-async def _relay(source: Any, sink: Any, lost: asyncio.Event) -> None:
+async def _relay(source: Any, sink: Any, link: _Link) -> None:
     """Pass messages on to the session; the transport's end (EOF: a dead child, a closed
     stream) is how a connection is known to be lost."""
     try:
@@ -105,7 +90,7 @@ async def _relay(source: Any, sink: Any, lost: asyncio.Event) -> None:
             async for item in source:
                 await sink.send(item)
     finally:
-        lost.set()
+        link.lose()
 
 
 class McpServer:
@@ -126,7 +111,7 @@ class McpServer:
         self.tools: list[McpTool] = []
         self._changed = changed
         self._session: ClientSession | None = None
-        self._lost = asyncio.Event()
+        self._link = _Link()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -155,9 +140,9 @@ class McpServer:
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> types.CallToolResult:
         """Call a tool; raises ``ToolError`` when the server is down or the call fails."""
-        # This connection's own "lost" event: a late failure of a call on a connection already
-        # replaced must not tear down the new one.
-        session, lost = self._session, self._lost
+        # This connection's own link: a late failure of a call on a connection already replaced
+        # must not tear down the new one.
+        session, link = self._session, self._link
         if session is None or self.status != "connected":
             why = self.error or "not connected"
             raise ToolError(f"MCP server {self.name!r} is unavailable: {why}")
@@ -165,7 +150,7 @@ class McpServer:
             return await session.call_tool(tool, arguments)
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED:
-                lost.set()
+                link.lose()
             raise ToolError(f"MCP server {self.name!r}: {describe_failure(exc)}") from None
         except (
             httpx2.TransportError,
@@ -173,7 +158,7 @@ class McpServer:
             anyio.ClosedResourceError,
             OSError,
         ) as exc:
-            lost.set()
+            link.lose()
             raise ToolError(f"MCP server {self.name!r}: {describe_failure(exc)}") from None
 
     # -- the connection task ---------------------------------------------------------------
@@ -181,7 +166,7 @@ class McpServer:
     async def _run(self) -> None:
         attempt = 0
         while True:
-            self._lost = asyncio.Event()
+            self._link = _Link()
             try:
                 await self._connect_and_serve()
                 reason = "the connection was lost"
@@ -198,26 +183,29 @@ class McpServer:
             self._set("connecting", reason)
 
     async def _connect_and_serve(self) -> None:
-        lost = self._lost
-        async with self._transport() as (read, write), anyio.create_task_group() as group:
+        link = self._link
+        timeout = self.timings.connect_timeout
+        async with open_transport(self.config) as (read, write), anyio.create_task_group() as group:
             send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-            group.start_soon(_relay, read, send, lost)
-            async with ClientSession(receive, write) as session:
+            group.start_soon(_relay, read, send, link)
+            async with ClientSession(receive, write, message_handler=link.on_message) as session:
                 # In a task of its own (wait_for): a timeout there is a plain asyncio
                 # cancellation, outside the transport's cancel scopes.
-                listed = await asyncio.wait_for(
-                    self._handshake(session), self.timings.connect_timeout
-                )
+                await asyncio.wait_for(session.initialize(), timeout)
                 self._session = session
-                self.tools = self._build_tools(listed)
-                self._set("connected", None)
-                log.info("mcp.server_connected", server=self.name, tools=len(self.tools))
-                await lost.wait()
+                while not link.lost:
+                    link.tools_changed = False
+                    listed = await asyncio.wait_for(self._list_tools(session), timeout)
+                    self.tools = self._build_tools(listed)
+                    self._set("connected", None)
+                    log.info("mcp.server_connected", server=self.name, tools=len(self.tools))
+                    while not (link.lost or link.tools_changed):
+                        link.wake.clear()
+                        await link.wake.wait()
             group.cancel_scope.cancel()
 
     @staticmethod
-    async def _handshake(session: ClientSession) -> list[types.Tool]:
-        await session.initialize()
+    async def _list_tools(session: ClientSession) -> list[types.Tool]:
         tools: list[types.Tool] = []
         cursor: str | None = None
         while True:
@@ -227,16 +215,6 @@ class McpServer:
             cursor = page.next_cursor
             if not cursor:
                 return tools
-
-    def _transport(self) -> AbstractAsyncContextManager[Streams]:
-        config = self.config
-        if isinstance(config, McpStdioServer):
-            params = StdioServerParameters(
-                command=config.command, args=config.args, env=config.env or None
-            )
-            return stdio_client(params)
-        assert isinstance(config, McpHttpServer)
-        return _http_transport(config)
 
     def _build_tools(self, listed: list[types.Tool]) -> list[McpTool]:
         tools: dict[str, McpTool] = {}
@@ -251,28 +229,6 @@ class McpServer:
     def _set(self, status: Status, error: str | None) -> None:
         self.status, self.error = status, error
         self._changed()
-
-
-async def _refuse_auth_failures(response: httpx2.Response) -> None:
-    # The SDK turns a 401 or 403 into a bare "Server returned an error response": raised here,
-    # the connection fails with the status, which /mcp shows (a wrong or revoked key).
-    if response.status_code in (401, 403):
-        raise httpx2.HTTPStatusError(
-            f"HTTP status {response.status_code}", request=response.request, response=response
-        )
-
-
-@asynccontextmanager
-async def _http_transport(config: McpHttpServer) -> AsyncIterator[Streams]:
-    # Our own client so the configured headers (API keys) go with every request; the SDK's
-    # default timeouts: 30 s to connect, 300 s between bytes of a response stream.
-    client = httpx2.AsyncClient(
-        headers=config.headers,
-        timeout=httpx2.Timeout(30.0, read=300.0),
-        event_hooks={"response": [_refuse_auth_failures]},
-    )
-    async with client, streamable_http_client(config.url, http_client=client) as streams:
-        yield streams
 
 
 class McpServers:
@@ -369,6 +325,11 @@ class McpServers:
         while server.status != status:
             await self._changed.wait()
         return server.snapshot()
+
+    async def changed(self, since: int) -> None:
+        """Return once ``version`` is past ``since`` (some server's state or tools changed)."""
+        while self.version == since:
+            await self._changed.wait()
 
     def _on_change(self) -> None:
         self.version += 1
