@@ -113,6 +113,20 @@ async def test_reattach_and_abort_through_the_other_front_end(
         rest = await asyncio.wait_for(_events(stream), 30)
         assert isinstance(rest[-1], Done) and rest[-1].stop_reason == "aborted"
 
+        # busy=interrupt through the other front end: the running turn is aborted, this one
+        # runs next.
+        asked = asyncio.Event()
+        fake.enqueue(Reply(text="long", hang_after=1, received=asked), Reply(text="interrupting"))
+        running = aiter(a.send(session.id, "long again"))
+        await asyncio.wait_for(anext(running), 30)
+        await asyncio.wait_for(asked.wait(), 30)
+        interrupting = await asyncio.wait_for(
+            _events(b.send(session.id, "now this", busy="interrupt")), 30
+        )
+        assert isinstance(interrupting[-1], Done) and interrupting[-1].stop_reason == "stop"
+        ended = await asyncio.wait_for(_events(running), 30)
+        assert isinstance(ended[-1], Done) and ended[-1].stop_reason == "aborted"
+
 
 async def test_background_turns_replies_and_edits_through_the_shards(
     ray_cluster: Any, tmp_path: Path, fake: FakeLLMServer, postgres_database_url: str
