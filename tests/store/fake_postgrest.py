@@ -40,8 +40,9 @@ SCHEMA: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "opencode_usage": (("user_id", "day"), {}),
     "opencode_usage_reservations": (("id",), {}),
     "opencode_webhook_deliveries": (("id",), {}),
+    "opencode_message_files": (("session_id", "id"), {"session_id": "opencode_sessions"}),
 }
-PART_TYPES = {"text", "reasoning", "tool_call", "step_start", "step_finish"}
+PART_TYPES = {"text", "reasoning", "tool_call", "step_start", "step_finish", "file"}
 
 
 def now() -> str:
@@ -209,6 +210,9 @@ class FakePostgrest:
                 body = await request.json()
                 items = body if isinstance(body, list) else [body]
                 merge = "resolution=merge-duplicates" in prefer
+                if "resolution=ignore-duplicates" in prefer:
+                    stored = self.db.tables[table]
+                    items = [r for r in items if self.db.key(table, r) not in stored]
                 out = self.db.atomic(
                     lambda: [self.db.insert(table, copy.deepcopy(r), merge=merge) for r in items]
                 )

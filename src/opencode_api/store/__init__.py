@@ -12,6 +12,7 @@ from opencode_api.store._factory import open_store, open_store_for
 from opencode_api.store._models import (
     CompactionState,
     DailyUsage,
+    FileData,
     ForkOrigin,
     Message,
     MessagePage,
@@ -43,6 +44,7 @@ __all__ = [
     "ClearableField",
     "CompactionState",
     "DailyUsage",
+    "FileData",
     "ForkOrigin",
     "Message",
     "MessagePage",

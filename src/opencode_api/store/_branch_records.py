@@ -89,7 +89,14 @@ class BranchRecords(RowMapping):
         return fork.model_copy(update={"message_count": copied})
 
     async def _copy_session_state(self, conn: Conn, source_id: str, fork_id: str) -> None:
-        """Todos and the compaction record (the fork's model sees the same summary)."""
+        """Todos, files and the compaction record (the fork's model sees the same summary; its
+        copied file parts name their files by the same ids)."""
+        await conn.execute(
+            "INSERT INTO message_files (session_id, id, mime, size, data, created_at) "
+            "SELECT ?, id, mime, size, data, created_at FROM message_files WHERE session_id = ?",
+            fork_id,
+            source_id,
+        )
         await conn.execute(
             "INSERT INTO todos (session_id, todos) SELECT ?, todos FROM todos WHERE session_id = ?",
             fork_id,

@@ -14,7 +14,8 @@ from opencode_api.usage import Usage
 
 SessionStatus = Literal["idle", "busy"]
 Role = Literal["user", "assistant"]
-PartType = Literal["text", "reasoning", "tool_call", "step_start", "step_finish"]
+# file: a user message's image or PDF; its bytes live apart, in a ``FileData`` (metadata.file_id).
+PartType = Literal["text", "reasoning", "tool_call", "step_start", "step_finish", "file"]
 ToolStatus = Literal["pending", "running", "completed", "error"]
 # queued: stored, waiting for its turn; running: its turn is in progress; the rest are final.
 MessageStatus = Literal["queued", "running", "completed", "aborted", "error", "interrupted"]
@@ -76,6 +77,21 @@ class Part(BaseModel):
     tool_status: ToolStatus | None = None
     # step_start / step_finish details (step number, usage, cost, stop reason); pruned outputs.
     metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class FileData(BaseModel):
+    """The bytes of a file a user message carries (an image or a PDF), base64-encoded as the
+    providers take them. Kept in their own table, apart from the message and part rows, so that
+    listing messages never loads megabytes; the message's ``file`` part names it by ``id``
+    (``metadata.file_id``). A file belongs to its session (a fork gets copies)."""
+
+    id: str
+    session_id: str
+    mime: str
+    # Decoded bytes.
+    size: int
+    data: str
     created_at: datetime = Field(default_factory=utcnow)
 
 

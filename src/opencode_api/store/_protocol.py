@@ -9,6 +9,7 @@ from typing import Literal, Protocol, runtime_checkable
 from opencode_api.store._models import (
     CompactionState,
     DailyUsage,
+    FileData,
     Message,
     MessagePage,
     MessageStatus,
@@ -92,13 +93,21 @@ class Store(Protocol):
 
     async def get_message(self, message_id: str) -> Message | None: ...
 
+    # -- files (API.md, "Richer input and output") -------------------------------------------
+    async def put_files(self, files: Sequence[FileData]) -> None:
+        """Store the bytes of the files a user message is about to refer to (written before
+        ``append_message``; they belong to their session and go when it is deleted)."""
+
+    async def get_files(self, session_id: str, file_ids: Sequence[str]) -> list[FileData]:
+        """The session's stored files among ``file_ids`` (missing ones are left out)."""
+
     # -- branching (API.md, "Branching and editing") -----------------------------------------
     async def fork_session(
         self, source_id: str, fork: Session, *, upto: str | None = None
     ) -> Session | None:
         """Create ``fork`` (a new session record, ``forked_from`` set) holding copies, under new
         ids, of the source's visible messages up to and including ``upto`` (all when None) with
-        their parts, and of its todos and compaction record; queued or running copies become
+        their parts, and of its todos, files and compaction record; queued or running copies become
         ``interrupted``. The fork's cost totals start at zero. None when the source (of
         ``fork.user_id``) or ``upto`` among its visible messages does not exist."""
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from opencode_api.store._branch_records import BranchRecords
 from opencode_api.store._compaction_records import CompactionRecords
+from opencode_api.store._file_records import FileRecords
 from opencode_api.store._leases import TurnOwnership
 from opencode_api.store._models import (
     Message,
@@ -40,6 +41,7 @@ from opencode_api.store._webhook_records import WebhookRecords
 class SqlStore(
     TurnWrites,
     BranchRecords,
+    FileRecords,
     QuestionRecords,
     CompactionRecords,
     QuotaLedger,

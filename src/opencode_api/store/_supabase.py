@@ -25,6 +25,7 @@ from opencode_api.store._models import (
 )
 from opencode_api.store._protocol import ClearableField, Order
 from opencode_api.store._rows import cost_from_rows
+from opencode_api.store._supabase_files import SupabaseFiles
 from opencode_api.store._supabase_records import SupabaseRecords
 from opencode_api.store._supabase_rows import (
     _COSTS,
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from postgrest import AsyncPostgrestClient, AsyncRequestBuilder
 
 
-class SupabaseStore(SupabaseRecords, SupabaseWebhooks):
+class SupabaseStore(SupabaseRecords, SupabaseWebhooks, SupabaseFiles):
     """Sessions over Supabase's REST API.
 
     The store built from the service key (``SUPABASE_KEY``) sees every row. One built with a
@@ -226,7 +227,10 @@ class SupabaseStore(SupabaseRecords, SupabaseWebhooks):
             "p_user": fork.user_id,
         }
         copied = int(await self._rpc("opencode_fork_session", params))
-        return None if copied < 0 else fork.model_copy(update={"message_count": copied})
+        if copied < 0:
+            return None
+        await self._copy_files(source_id, fork.id, fork.user_id)
+        return fork.model_copy(update={"message_count": copied})
 
     async def revert_session(self, session_id: str, message_id: str | None) -> Session | None:
         params = {"p_session_id": session_id, "p_message": message_id}

@@ -534,3 +534,27 @@ $$;
 REVOKE EXECUTE ON FUNCTION opencode_add_webhook_deliveries(JSONB)
     FROM PUBLIC, anon, authenticated;
 GRANT EXECUTE ON FUNCTION opencode_add_webhook_deliveries(JSONB) TO service_role;
+
+-- Files of user messages (API.md, "Richer input and output"): a part of type 'file' names its
+-- bytes, kept in opencode_message_files so that listing messages never reads them (base64, as
+-- providers take them). A file belongs to its session: a regenerated message refers to the same
+-- file, a fork gets copies.
+ALTER TABLE opencode_message_parts DROP CONSTRAINT IF EXISTS opencode_message_parts_type_check;
+ALTER TABLE opencode_message_parts ADD CONSTRAINT opencode_message_parts_type_check
+    CHECK (type IN ('text', 'reasoning', 'tool_call', 'step_start', 'step_finish', 'file'));
+
+CREATE TABLE IF NOT EXISTS opencode_message_files (
+    session_id TEXT NOT NULL REFERENCES opencode_sessions (id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    user_id TEXT,
+    mime TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    data TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (session_id, id)
+);
+ALTER TABLE opencode_message_files ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS opencode_message_files_owner ON opencode_message_files;
+CREATE POLICY opencode_message_files_owner ON opencode_message_files FOR ALL TO authenticated
+    USING ((SELECT auth.uid())::text = user_id)
+    WITH CHECK ((SELECT auth.uid())::text = user_id);
