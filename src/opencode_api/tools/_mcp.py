@@ -51,6 +51,8 @@ class McpServerStatus:
 
 @dataclass(frozen=True, slots=True)
 class McpTimings:
+    """The knobs of ``MCP_*`` settings: a call's timeout, the handshake's, the reconnect backoff."""
+
     call_timeout: float = 60.0
     connect_timeout: float = 30.0
     reconnect_base_delay: float = 1.0

@@ -55,6 +55,7 @@ class ToolRegistry:
         # pydantic builds a JSON schema in ~1 ms per tool: once per turn it led the server's
         # profile at 1,000 sessions. Built once, kept as JSON so each caller gets its own copy.
         self._schemas: list[dict[str, Any]] | None = None
+        self._builtin_schemas: list[dict[str, Any]] | None = None
         # Rebuilt when an MCP server connects or fails (the servers' version changes).
         self._schemas_version = -1
         for tool in tools:
@@ -64,7 +65,7 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ValueError(f"a tool named {tool.name!r} is already registered")
         self._tools[tool.name] = tool
-        self._schemas = None
+        self._schemas = self._builtin_schemas = None
 
     def start(self) -> None:
         """Read MCP_CONFIG and start connecting its servers in the background (the runtime's
@@ -94,13 +95,17 @@ class ToolRegistry:
         return len(self._tools)
 
     def schemas(self) -> list[dict[str, Any]]:
-        """The OpenAI-format schemas of every tool, in registration order.
+        """The OpenAI-format schemas of every tool, in registration order, then the tools of the
+        MCP servers connected now.
 
-        Built once and shared: callers treat the list as read-only (it goes into request bodies).
+        Built once (the MCP part again when a server connects, drops or changes its tools) and
+        shared: callers treat the list as read-only (it goes into request bodies).
         """
         version = self.mcp.version if self.mcp is not None else 0
         if self._schemas is None or version != self._schemas_version:
-            self._schemas = [tool.schema() for tool in self._tools.values()]
+            if self._builtin_schemas is None:
+                self._builtin_schemas = [tool.schema() for tool in self._tools.values()]
+            self._schemas = list(self._builtin_schemas)
             if self.mcp is not None:
                 offered = (t for t in self.mcp.offered() if t.name not in self._tools)
                 self._schemas.extend(tool.schema() for tool in offered)
