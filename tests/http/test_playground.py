@@ -428,3 +428,55 @@ async def test_the_server_password_and_a_user_token(
     )
     assert (await owned.json())["user_id"] == "alice"
     ui.check()
+
+
+async def test_regenerate_edit_fork_and_delete(
+    browser: Browser, serve: ServerFactory, fake: FakeLLMServer
+) -> None:
+    fake.enqueue(
+        Reply(text="First answer."),
+        Reply(text="Second answer."),
+        Reply(text="Answer to the edit."),
+    )
+    base = await serve(auto_title=False)
+    ui = await playground(browser, base)
+    page = ui.page
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await ui.open()
+    await ui.new_session()
+    await ui.send("Question one")
+    await expect(ui.assistant()).to_contain_text("First answer.")
+    await ui.idle()
+
+    await ui.assistant().get_by_role("button", name="Regenerate").click()
+    await expect(ui.assistant()).to_contain_text("Second answer.")
+    await ui.idle()
+    messages = page.locator("article.msg:visible")
+    await expect(messages).to_have_count(2)
+
+    user = page.locator("article.msg.user")
+    await user.get_by_role("button", name="Edit").click()
+    await user.get_by_label("Edited message").fill("Question two")
+    await user.get_by_role("button", name="Send edit").click()
+    await expect(ui.assistant()).to_contain_text("Answer to the edit.")
+    await ui.idle()
+    await expect(messages).to_have_text([re.compile("Question two"), re.compile("the edit")])
+
+    # Reloaded, the stream's replay holds the reverted turns too: they stay gone.
+    await page.reload()
+    await expect(ui.assistant()).to_contain_text("Answer to the edit.")
+    await expect(messages).to_have_text([re.compile("Question two"), re.compile("the edit")])
+    original = (await page.evaluate("location.hash"))[1:]
+
+    await ui.assistant().get_by_role("button", name="Fork").click()
+    await expect(page).not_to_have_url(re.compile(f"#{original}$"))
+    await expect(messages).to_have_text([re.compile("Question two"), re.compile("the edit")])
+    await expect(page.locator("button.session")).to_have_count(2)
+    forked = (await page.evaluate("location.hash"))[1:]
+    copy = await (await page.request.get(f"{base}/session/{forked}")).json()
+    assert copy["forked_from"]["session_id"] == original
+
+    await page.get_by_role("button", name="Delete").click()
+    await expect(page.locator("button.session")).to_have_count(1)
+    assert (await page.request.get(f"{base}/session/{forked}")).status == 404
+    ui.check()

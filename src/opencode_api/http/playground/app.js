@@ -90,7 +90,7 @@ async function openSession(id) {
   state.feed = null;
   chat.clear();
   list.select(id);
-  document.body.classList.remove("sidebar-open");
+  toggleSidebar(false);
   if (!id) {
     showSession(null);
     history.replaceState(null, "", location.pathname + location.search);
@@ -113,10 +113,10 @@ async function openSession(id) {
 function follow(id, messages) {
   const feed = new SessionFeed(id, chat, {
     event: (event) => {
-      if (event.type === "message_start") showStatus("busy");
       if (event.type === "done" || event.type === "error") {
         act(() => panels.refreshCost(id));
         act(() => panels.refreshCompaction(id));
+        refreshStatus(id);
       }
     },
     state: (value) => (document.body.dataset.stream = value),
@@ -125,6 +125,17 @@ function follow(id, messages) {
   feed.stored(messages);
   state.feed = feed;
   feed.run();
+}
+
+/** The session's live status from the server (the bus tells changes; this settles races). */
+async function refreshStatus(id) {
+  const session = await act(() => api("GET", `session/${id}`));
+  if (!session) return;
+  list.upsert(session);
+  if (state.session?.id === id) {
+    state.session = { ...state.session, ...session };
+    showStatus(state.sending > 0 ? "busy" : session.status);
+  }
 }
 
 // -- sending --------------------------------------------------------------------------------------
@@ -150,22 +161,17 @@ async function regenerate(mid, content) {
   if (!session || !target) return;
   const body = { ...panels.pickedModel() };
   if (content !== undefined) body.content = content;
-  // Hide what the server reverts (everything after the user message) until it said yes.
+  // The server replaces the user message (a new one, with the new text) and drops what followed:
+  // hide those until it said yes; the new messages come over the session's stream.
   let user = target;
   while (user && !user.classList.contains("user")) user = user.previousElementSibling;
-  const reverted = [];
-  for (let el = (user ?? target).nextElementSibling; el; el = el.nextElementSibling) reverted.push(el);
-  if (!user) reverted.unshift(target);
-  for (const el of reverted) el.hidden = true;
-  const before = user?.dataset.text;
-  if (user && content !== undefined) chat.setUserText(user, content);
+  const replaced = [];
+  for (let el = user ?? target; el; el = el.nextElementSibling) replaced.push(el);
+  for (const el of replaced) el.hidden = true;
   const ok = await runTurn(session.id, `session/${session.id}/message/${mid}/regenerate`, body, null, () => {
-    for (const el of reverted) el.remove();
+    for (const el of replaced) el.remove();
   });
-  if (!ok) {
-    for (const el of reverted) el.hidden = false;
-    if (user && before !== undefined) chat.setUserText(user, before);
-  }
+  if (!ok) for (const el of replaced) el.hidden = false;
 }
 
 async function runTurn(sessionId, path, body, bubble, accepted) {
@@ -194,6 +200,7 @@ async function runTurn(sessionId, path, body, bubble, accepted) {
     }
   } finally {
     state.sending -= 1;
+    refreshStatus(sessionId);
   }
   return opened;
 }
@@ -291,10 +298,18 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-$("toggle-sidebar").addEventListener("click", () => {
-  const open = document.body.classList.toggle("sidebar-open");
+function toggleSidebar(open) {
+  document.body.classList.toggle("sidebar-open", open);
   $("toggle-sidebar").setAttribute("aria-expanded", String(open));
   if (open) $("new-session").focus();
+}
+$("toggle-sidebar").addEventListener("click", () => toggleSidebar(!document.body.classList.contains("sidebar-open")));
+// Phone width: a tap on the dimmed chat or Escape closes the list again.
+$("main").addEventListener("click", (event) => {
+  if (document.body.classList.contains("sidebar-open") && !event.target.closest("#toggle-sidebar")) toggleSidebar(false);
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && document.body.classList.contains("sidebar-open")) toggleSidebar(false);
 });
 
 // -- the token field (Supabase JWTs) ----------------------------------------------------------------

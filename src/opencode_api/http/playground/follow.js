@@ -4,7 +4,7 @@
 //
 // The replay buffer may also hold turns that are over (drawn from the stored list already) and
 // turns whose messages are gone (reverted by a regenerate, deleted): an event of a message the
-// page does not know holds the stream until GET /session/{id}/message/{mid} says what it is.
+// page does not know holds the stream until the message list says what it is.
 
 import { api, ApiError, stream } from "./api.js";
 
@@ -96,7 +96,8 @@ export class SessionFeed {
   unanswered(parentId) {
     const user = this.chat.byId(parentId);
     if (!user) return this.chat.pending.length > 0; // a bubble sent from here, not yet bound
-    const next = user.nextElementSibling;
+    let next = user.nextElementSibling;
+    while (next?.hidden) next = next.nextElementSibling; // what a regenerate is replacing
     return !(next && next.classList.contains("assistant"));
   }
 
@@ -117,37 +118,41 @@ export class SessionFeed {
       const event = queue.shift();
       const id = event.message_id;
       if (this.ghosts.has(id) || this.settled.has(id)) continue;
-      if (this.chat.byId(id) || event.type === "message_start" || this.live.has(id)) this.deliver(event);
+      if (this.chat.byId(id) || this.live.has(id)) this.deliver(event);
       else this.handle(event);
     }
   }
 
   async lookUp(id) {
-    const base = `session/${this.sessionId}/message`;
-    let message = null;
+    // The list, not GET .../message/{mid}: that one still answers for messages a regenerate or
+    // revert hid. A message the stream just started is among the newest.
+    let page;
     try {
-      message = await api("GET", `${base}/${id}`, undefined, { signal: this.controller.signal });
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 404) this.ghosts.add(id);
-      else this.live.add(id); // cannot tell: draw it rather than lose it
+      const path = `session/${this.sessionId}/message?order=desc&limit=50`;
+      page = await api("GET", path, undefined, { signal: this.controller.signal });
+    } catch {
+      this.live.add(id); // cannot tell: draw it rather than lose it
+      return;
+    }
+    const message = page.messages.find((listed) => listed.id === id);
+    if (!message) {
+      this.ghosts.add(id);
       return;
     }
     this.live.add(id);
     const parent = message.parent_id;
     if (parent && !this.chat.byId(parent) && !this.chat.pending.length) {
-      // A turn sent from elsewhere: draw its user message first.
-      const user = await api("GET", `${base}/${parent}`).catch(() => null);
-      if (user && !this.chat.byId(parent)) this.chat.root.append(this.chat.storedMessage(user));
+      // A turn sent from elsewhere, or a regenerate's new user message: draw it first.
+      const user = page.messages.find((listed) => listed.id === parent);
+      if (user) this.chat.root.append(this.chat.storedMessage(user));
     }
     if (!LIVE.has(message.status)) {
       // Over already (it ended between the list and the stream): the store has all of it.
       this.settled.add(id);
-      if (!this.chat.byId(id)) {
-        const el = this.chat.storedMessage(message);
-        const user = this.chat.byId(parent);
-        if (user) user.after(el);
-        else this.chat.root.append(el);
-      }
+      const el = this.chat.storedMessage(message);
+      const user = this.chat.byId(parent);
+      if (user) user.after(el);
+      else this.chat.root.append(el);
       this.hooks.event({ type: "done", message_id: id });
     }
   }
