@@ -146,15 +146,15 @@ class Runtime(HistoryOperations):
             settings = settings.model_copy(update={"database_url": database_url})
         store = open_store_for(settings)
         await store.open()
-        runtime = cls(settings, store, llm=llm)
         try:
-            await runtime.start()
-            yield runtime
-        finally:
+            runtime = cls(settings, store, llm=llm)
             try:
-                await runtime.close()
+                await runtime.start()
+                yield runtime
             finally:
-                await store.close()
+                await runtime.close()
+        finally:
+            await store.close()  # also when the runtime could not be built
 
     async def start(self) -> None:
         # In the background and only when the default model needs LiteLLM (2 s, ~200 MB).

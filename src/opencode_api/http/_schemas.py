@@ -53,6 +53,12 @@ class UpdateSessionRequest(_Request):
 class MessageRequest(_Request):
     """A user message that starts (or queues) a turn."""
 
+    # content is required unless parts are given (the replaced service required content).
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"anyOf": [{"required": ["content"]}, {"required": ["parts"]}]},
+    )
+
     parts: list[InputPart] | None = Field(
         default=None,
         min_length=1,
@@ -104,6 +110,8 @@ class MessageRequest(_Request):
 
 class RegenerateRequest(MessageRequest):
     """A regenerate: MessageRequest's options; ``content`` replaces the user message's text."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={})  # nothing is required
 
     content: str | None = Field(  # type: ignore[assignment]
         default=None,
