@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     shard_batch_window: float = Field(default=0.02, ge=0, le=1)
     cors_origins: CsvList = Field(default_factory=list)
     client_max_size: int = 4 * 1024 * 1024
+    # Decoded bytes of the files one message may carry (API.md "Richer input and output"); the
+    # message and regenerate routes take bodies up to this plus base64's overhead.
+    max_input_bytes: int = Field(default=20 * 1024 * 1024, ge=0)
     shutdown_grace: float = 10.0
     sse_heartbeat: float = 15.0
     sse_write_timeout: float = 10.0

@@ -23,6 +23,7 @@ def test_public_names() -> None:
         "ToolCall",
         "Usage",
         "default_reply",
+        "received_files",
         "split_words",
     }
 

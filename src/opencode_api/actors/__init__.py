@@ -24,6 +24,11 @@ from opencode_api.actors._events import (
     ToolResultEvent,
     TurnEvent,
 )
+from opencode_api.actors._file_inputs import (
+    FileInputError,
+    InputTooLargeError,
+    UnsupportedInputError,
+)
 from opencode_api.actors._placement import Peer, Placement
 from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._runtime import Runtime
@@ -42,6 +47,8 @@ __all__ = [
     "CompactionStatus",
     "Done",
     "ErrorEvent",
+    "FileInputError",
+    "InputTooLargeError",
     "InvalidRequestError",
     "LLMClient",
     "LLMError",
@@ -71,6 +78,7 @@ __all__ = [
     "TurnRequest",
     "TurnStream",
     "TurnSummary",
+    "UnsupportedInputError",
     "WebhookConfigError",
     "Webhooks",
     "open_runtime",

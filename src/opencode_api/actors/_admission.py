@@ -17,6 +17,7 @@ from opencode_api.actors._budget import BudgetPolicy
 from opencode_api.actors._busy import PendingTurns
 from opencode_api.actors._deferred import DeferredWrites, Write
 from opencode_api.actors._errors import InvalidRequestError, SessionBusyError, client_error
+from opencode_api.actors._file_inputs import FileInputs
 from opencode_api.actors._ids import new_id
 from opencode_api.actors._messages import Abort, RunTurn, TurnOptions, next_ticket
 from opencode_api.actors._placement import Placement
@@ -64,6 +65,7 @@ class TurnAdmission:
         self._load_session = load_session
         self._resolve = resolve
         self._admitted = admitted
+        self._inputs = FileInputs(settings)
 
     async def enqueue(self, request: TurnRequest) -> tuple[str, Subscription[Any]]:
         """The user message id and a subscription to the session's events from before it."""
@@ -79,16 +81,28 @@ class TurnAdmission:
             request.provider_id or (None if model_id else session.provider_id),
             model_id or session.model_id,
         )
+        message_id = new_id("msg")
+        # Files are checked before anything is held or stored (API.md "Richer input").
+        given = await self._inputs.prepare(
+            request.content,
+            request.parts,
+            kept=request.files,
+            session_id=session_id,
+            message_id=message_id,
+            model=litellm_model,
+            provider=provider,
+        )
         ref = await self._placement.reach(session_id)
         if request.busy == "reject" and self._pending.status(session_id) == "busy":
             raise SessionBusyError(f"session {session_id} is busy with another turn")
         budget = await self._budgets.admit(session, user_id)
         reservation = await self._quota.reserve(user_id, request.max_tokens)
         user_message = Message(
-            id=new_id("msg"),
+            id=message_id,
             session_id=session_id,
             role="user",
-            content=request.content,
+            content=given.content,
+            parts=given.parts,
             provider_id=provider,
             model_id=model_name,
             status="queued",
@@ -109,17 +123,19 @@ class TurnAdmission:
         subscription = ref.subscribe(ref.outbox.last_seq, max_pending=self._settings.outbox_size)
         self._pending.add(session_id)
         try:
+            await self._store.put_files(given.files)
             await self._store.append_message(user_message)
             interrupt = request.busy == "interrupt"
             ref.tell(
                 RunTurn(
                     user_message_id=user_message.id,
-                    content=request.content,
+                    content=given.content,
                     options=options,
                     ticket=next_ticket(),
                     reservation=reservation,
                     sent_at=user_message.created_at,
                     replaces=request.replaces,
+                    parts=tuple(given.parts),
                 ),
                 first=interrupt,
             )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from opencode_api.store import Message, Part
+from opencode_api.store import FileData, Message, Part
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are opencode, a helpful AI assistant. Answer the user's questions and help with their "
@@ -23,12 +23,17 @@ ABORTED_OUTPUT = "Tool execution was aborted"
 
 
 def build_context(
-    system: str | None, messages: Sequence[Message], *, prune_tokens: int | None = None
+    system: str | None,
+    messages: Sequence[Message],
+    *,
+    prune_tokens: int | None = None,
+    files: Mapping[str, FileData] | None = None,
 ) -> list[dict[str, Any]]:
     """System prompt, the latest summary (if any), then the messages the model still sees.
 
     Tool outputs older than the newest ``prune_tokens`` (about 4 characters a token) are
-    replaced by a placeholder in what the model sees; the store keeps them.
+    replaced by a placeholder in what the model sees; the store keeps them. A user message's
+    ``file`` parts become OpenAI content parts, with their bytes from ``files`` (by file id).
     """
     out: list[dict[str, Any]] = [{"role": "system", "content": system or DEFAULT_SYSTEM_PROMPT}]
     summaries = [m for m in messages if m.summary]
@@ -45,10 +50,55 @@ def build_context(
         if message.summary or message.compacted:
             continue
         if message.role == "user":
-            out.append({"role": "user", "content": message.content})
+            out.append({"role": "user", "content": _user_content(message, files or {})})
         else:
             out.extend(_assistant_messages(message.parts, pruned))
     return out
+
+
+def file_ids(messages: Sequence[Message]) -> list[str]:
+    """The ids of the stored files the messages' ``file`` parts name (their bytes to load)."""
+    return [
+        str(part.metadata["file_id"])
+        for message in messages
+        for part in message.parts
+        if part.type == "file" and part.metadata.get("file_id")
+    ]
+
+
+def _user_content(message: Message, files: Mapping[str, FileData]) -> str | list[dict[str, Any]]:
+    attached = [part for part in message.parts if part.type == "file"]
+    if not attached:
+        return message.content
+    content: list[dict[str, Any]] = []
+    if message.content:
+        content.append({"type": "text", "text": message.content})
+    content.extend(file_content(part, files) for part in attached)
+    return content
+
+
+def file_content(part: Part, files: Mapping[str, FileData]) -> dict[str, Any]:
+    """A ``file`` part in OpenAI's shape: an image as ``image_url`` (a data: URI or the https
+    URL), a PDF as a ``file`` part with its data (by URL: ``image_url`` with a ``format``, which
+    LiteLLM and the fast Anthropic client turn into a document block)."""
+    meta = part.metadata
+    mime = str(meta.get("mime") or "")
+    url = meta.get("url")
+    if isinstance(url, str):
+        if mime == "application/pdf":
+            return {"type": "image_url", "image_url": {"url": url, "format": mime}}
+        return {"type": "image_url", "image_url": {"url": url}}
+    stored = files.get(str(meta.get("file_id")))
+    if stored is None:
+        name = part.content or meta.get("file_id")
+        return {"type": "text", "text": f"[attached file {name} is no longer available]"}
+    data_uri = f"data:{stored.mime};base64,{stored.data}"
+    if stored.mime == "application/pdf":
+        file: dict[str, Any] = {"file_data": data_uri}
+        if part.content:
+            file["filename"] = part.content
+        return {"type": "file", "file": file}
+    return {"type": "image_url", "image_url": {"url": data_uri}}
 
 
 def _pruned_parts(messages: Sequence[Message], budget_tokens: int | None) -> set[str]:

@@ -63,7 +63,8 @@ class HistoryEdits:
         options: SendOptions,
     ) -> TurnRequest:
         """The turn that replaces user message ``message_id`` (or the one an assistant message
-        ``message_id`` answered), with ``content`` instead of its text when given."""
+        ``message_id`` answered), with ``content`` instead of its text when given, and its files
+        unless ``parts`` are given."""
         message = await self._store.get_message(message_id)
         if message is None or message.session_id != session.id:
             raise NotFoundError("message", message_id)
@@ -76,9 +77,11 @@ class HistoryEdits:
                 )
         self._idle(session.id)
         text = content if content is not None else message.content
+        # New parts replace the message's files; without them its files are kept.
+        files = () if options.get("parts") else tuple(p for p in message.parts if p.type == "file")
         # A regenerate never queues behind a turn: it is refused while the session is busy.
         request = TurnRequest(session.id, text, **options)
-        return dataclasses.replace(request, busy="reject", replaces=message.id)
+        return dataclasses.replace(request, busy="reject", replaces=message.id, files=files)
 
 
 async def apply_edit(

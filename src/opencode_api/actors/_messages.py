@@ -11,7 +11,7 @@ from datetime import datetime
 
 from opencode_api.actors._budget import TurnBudget
 from opencode_api.inputs import ResponseFormat
-from opencode_api.store import Reservation
+from opencode_api.store import Part, Reservation
 
 # Tickets order turns against aborts: an abort cancels every turn holding a smaller ticket.
 _tickets = itertools.count(1)
@@ -52,6 +52,8 @@ class RunTurn:
     sent_at: datetime | None = None
     # A regenerate: delete this user message and all after it before the turn runs.
     replaces: str | None = None
+    # The user message's ``file`` parts (their bytes are read from the store by file id).
+    parts: tuple[Part, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

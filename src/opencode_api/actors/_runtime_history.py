@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from typing import Literal, Unpack
 
+from opencode_api.actors._errors import NotFoundError
 from opencode_api.actors._history_edits import HistoryEdits
 from opencode_api.actors._replies import TurnReplies, TurnReply, send_background
 from opencode_api.actors._sessions import SessionDirectory
 from opencode_api.actors._turn_request import SendOptions, TurnRequest
 from opencode_api.actors._turn_stream import TurnStream
-from opencode_api.store import Message, Session
+from opencode_api.store import FileData, Message, Session, Store
 
 
 class HistoryOperations:
     """Mixin of ``Runtime`` (which provides what is declared here)."""
 
+    store: Store
     _sessions: SessionDirectory
     _edits: HistoryEdits
     _replies: TurnReplies
@@ -56,6 +58,16 @@ class HistoryOperations:
         self, session_id: str, message_id: str, *, user_id: str | None = None
     ) -> Message:
         return await self._sessions.message(session_id, message_id, user_id)
+
+    async def get_file(
+        self, session_id: str, file_id: str, *, user_id: str | None = None
+    ) -> FileData:
+        """The bytes (base64) of a file a user message of the session carries."""
+        await self.get_session(session_id, user_id=user_id)
+        found = await self.store.get_files(session_id, [file_id])
+        if not found:
+            raise NotFoundError("file", file_id)
+        return found[0]
 
     async def delete_message(
         self, session_id: str, message_id: str, *, user_id: str | None = None

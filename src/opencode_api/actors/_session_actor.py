@@ -14,7 +14,7 @@ import structlog
 
 from opencode_api.actors._agent_loop import AgentLoop
 from opencode_api.actors._compaction import compact, needs_compaction
-from opencode_api.actors._context import build_context
+from opencode_api.actors._context import build_context, file_ids
 from opencode_api.actors._deps import SessionDeps
 from opencode_api.actors._errors import SessionError, client_error, log_failure
 from opencode_api.actors._events import MessageStart, TurnEvent
@@ -212,12 +212,17 @@ class SessionActor(TurnEnding, Actor):
             session_id=self.session.id,
             role="user",
             content=msg.content,
+            parts=list(msg.parts),
         )
         settings = self.deps.settings
+        messages = [*history, user]
+        ids = file_ids(messages)
+        files = await self.deps.store.get_files(self.session.id, ids) if ids else []
         context = build_context(
             msg.options.system,
-            [*history, user],
+            messages,
             prune_tokens=settings.tool_output_prune_tokens,
+            files={f.id: f for f in files},
         )
         loop = AgentLoop(
             settings=settings,

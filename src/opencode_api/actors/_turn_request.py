@@ -7,6 +7,7 @@ from typing import Literal, TypedDict
 
 from opencode_api.actors._errors import InvalidRequestError
 from opencode_api.inputs import InputPart, ResponseFormat
+from opencode_api.store import Part
 
 # interrupt: abort the running turn and run this one next, ahead of the queued ones.
 BusyPolicy = Literal["queue", "reject", "interrupt"]
@@ -38,10 +39,12 @@ class TurnRequest:
     tools: tuple[str, ...] | None = None
     # A regenerate: the user message this one replaces (it and all after it are deleted first).
     replaces: str | None = None
+    # Stored ``file`` parts carried over (a regenerate keeps its message's files).
+    files: tuple[Part, ...] = ()
 
     def check(self) -> None:
         """Refuse what no turn can run (the HTTP schema refuses it earlier; embedders too)."""
-        if not self.parts and (not self.content or not self.content.strip()):
+        if not self.parts and not self.files and (not self.content or not self.content.strip()):
             raise InvalidRequestError("content must be a non-empty string", field="content")
         if self.max_steps is not None and self.max_steps < 1:
             raise InvalidRequestError("max_steps must be >= 1", field="max_steps")

@@ -14,6 +14,7 @@ from opencode_api.actors import Runtime, open_runtime
 from opencode_api.http import (
     _branch_routes,
     _catalogue_routes,
+    _file_routes,
     _mcp_routes,
     _message_routes,
     _playground,
@@ -30,6 +31,7 @@ from opencode_api.http._keys import AUTHENTICATOR, METRICS, RUNTIME, SETTINGS, S
 from opencode_api.http._metrics import Metrics
 from opencode_api.http._openapi import RouteSpec, add_routes, build_openapi
 from opencode_api.http._sse import StreamRegistry
+from opencode_api.http._validation import input_body_limit
 from opencode_api.http._workers import install
 from opencode_api.llm import list_providers
 from opencode_api.settings import Settings
@@ -47,6 +49,7 @@ def all_routes() -> list[RouteSpec]:
         *_session_routes.ROUTES,
         *_stream_routes.ROUTES,
         *_message_routes.ROUTES,
+        *_file_routes.ROUTES,
         *_branch_routes.ROUTES,
         *_catalogue_routes.ROUTES,
         *_mcp_routes.ROUTES,
@@ -89,7 +92,8 @@ def create_app(
     authenticator = Authenticator(settings)
     streams = StreamRegistry()
     app = web.Application(
-        client_max_size=settings.client_max_size,
+        # App-wide in aiohttp: the largest route's cap; read_body holds each route to its own.
+        client_max_size=max(settings.client_max_size, input_body_limit(settings)),
         middlewares=[
             request_context_middleware,
             metrics.middleware(),

@@ -20,11 +20,14 @@ from pydantic import ValidationError
 
 from opencode_api.actors import (
     BudgetExceededError,
+    FileInputError,
+    InputTooLargeError,
     InvalidRequestError,
     LLMError,
     NotFoundError,
     QuotaExceededError,
     SessionBusyError,
+    UnsupportedInputError,
 )
 from opencode_api.runtime import (
     ActivationError,
@@ -55,6 +58,18 @@ class HTTPError(OpenCodeError):
 
 class BadRequestError(HTTPError):
     """The body or a query parameter cannot be parsed."""
+
+
+class PayloadTooLargeError(HTTPError):
+    """A body over its route's cap (API.md: ``CLIENT_MAX_SIZE``, or ``MAX_INPUT_BYTES`` as base64
+    plus that on the routes that take files)."""
+
+    status = 413
+    type = "payload_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than this route accepts ({limit} bytes)")
+        self.limit = limit
 
 
 class UnauthorizedError(HTTPError):
@@ -135,6 +150,14 @@ def response_for(exc: BaseException) -> web.Response | None:
             return error_response(404, "not_found", str(exc), resource=exc.kind)
         case SessionBusyError():
             return error_response(409, "busy", str(exc))
+        case FileInputError():
+            return error_response(400, "invalid_request", str(exc), field=exc.field)
+        case UnsupportedInputError():
+            return error_response(
+                400, "unsupported_input", str(exc), model=exc.model, field=exc.field
+            )
+        case InputTooLargeError():
+            return error_response(413, "payload_too_large", str(exc), limit=exc.limit)
         case InvalidRequestError():
             return error_response(422, "invalid_request", str(exc), field=exc.field)
         case QuotaExceededError():

@@ -96,7 +96,7 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     session_id = path_id(request)
     query = read_query(request, SendQuery)
-    body = await read_body(request, MessageRequest, required=True)
+    body = await read_body(request, MessageRequest, required=True, files=True)
     turn = TurnRequest(
         session_id,
         body.content or "",
@@ -134,7 +134,7 @@ async def send_message(request: web.Request) -> web.StreamResponse:
 async def regenerate_message(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     session_id = path_id(request)
-    body = await read_body(request, RegenerateRequest)
+    body = await read_body(request, RegenerateRequest, files=True)
     stream = await runtime.regenerate(
         session_id,
         path_id(request, "message", key="mid"),

@@ -33,7 +33,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
 from opencode_api.actors import NotFoundError
-from opencode_api.http._errors import BadRequestError
+from opencode_api.http._errors import BadRequestError, PayloadTooLargeError
+from opencode_api.http._keys import SETTINGS
+from opencode_api.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -45,13 +47,27 @@ _SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-async def read_body(request: web.Request, model: type[M], *, required: bool = False) -> M:
+def input_body_limit(settings: Settings) -> int:
+    """The cap of a body that may carry files (a message, a regenerate): ``MAX_INPUT_BYTES`` as
+    base64 (4 characters per 3 bytes) plus ``CLIENT_MAX_SIZE`` for the rest of the JSON."""
+    return -(-settings.max_input_bytes // 3) * 4 + settings.client_max_size
+
+
+async def read_body(
+    request: web.Request, model: type[M], *, required: bool = False, files: bool = False
+) -> M:
     """The JSON body as ``model``; an absent or empty body is ``{}`` unless ``required``.
 
     Unparsable, too deeply nested or unstorable JSON is a 400 (``BadRequestError``); a field that
-    fails validation raises pydantic's ``ValidationError`` (422, naming the field). Oversize bodies
-    raise aiohttp's 413.
+    fails validation raises pydantic's ``ValidationError`` (422, naming the field). A body over
+    ``CLIENT_MAX_SIZE`` is a 413, or over ``input_body_limit`` for a route that takes ``files``
+    (aiohttp's ``client_max_size`` is app-wide, so the app's is the larger and each route caps
+    its own here, before reading when the length is announced).
     """
+    settings = request.app[SETTINGS]
+    cap = input_body_limit(settings) if files else settings.client_max_size
+    if request.content_length is not None and request.content_length > cap:
+        raise PayloadTooLargeError(cap)
     try:
         raw = await request.read() if request.body_exists else b""
     except web.RequestPayloadError:
@@ -59,6 +75,8 @@ async def read_body(request: web.Request, model: type[M], *, required: bool = Fa
         # the chunked framing: the client's fault, not ours.
         message = "the body cannot be read (a broken Content-Encoding or chunked framing)"
         raise BadRequestError(message, field="body") from None
+    if len(raw) > cap:  # chunked: no length announced
+        raise PayloadTooLargeError(cap)
     data: Any
     if not raw:  # whitespace alone is not JSON: a 400 like any unparsable body
         if required:

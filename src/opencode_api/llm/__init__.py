@@ -18,6 +18,7 @@ from opencode_api.llm._errors import (
 )
 from opencode_api.llm._fast_client import FastLLMClient
 from opencode_api.llm._litellm_client import LiteLLMClient, warm_up
+from opencode_api.llm._model_map import supports_input
 from opencode_api.llm._pricing import step_cost
 from opencode_api.llm._protocol import (
     LLMClient,
@@ -72,5 +73,6 @@ __all__ = [
     "list_providers",
     "resolve_model",
     "step_cost",
+    "supports_input",
     "warm_up",
 ]

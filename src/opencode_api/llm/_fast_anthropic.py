@@ -63,18 +63,24 @@ def _content_blocks(content: Any) -> list[dict[str, Any]]:
         if kind == "text":
             blocks.append({"type": "text", "text": part.get("text", "")})
         elif kind == "image_url":
-            url = (
-                part["image_url"]["url"]
-                if isinstance(part["image_url"], dict)
-                else part["image_url"]
-            )
-            if url.startswith("data:") and ";base64," in url:
-                media, data = url[5:].split(";base64,", 1)
-                source = {"type": "base64", "media_type": media, "data": data}
-            else:
-                source = {"type": "url", "url": url}
-            blocks.append({"type": "image", "source": source})
+            image = part["image_url"]
+            url = image["url"] if isinstance(image, dict) else image
+            media = image.get("format") if isinstance(image, dict) else None
+            block = "document" if media == "application/pdf" else "image"
+            blocks.append({"type": block, "source": _source(url)})
+        elif kind == "file":
+            # OpenAI's file part (a PDF as a data: URI), as LiteLLM converts it.
+            data = (part.get("file") or {}).get("file_data") or ""
+            blocks.append({"type": "document", "source": _source(data)})
     return blocks
+
+
+def _source(url: str) -> dict[str, Any]:
+    """An Anthropic content source: base64 from a data: URI, else the URL itself."""
+    if url.startswith("data:") and ";base64," in url:
+        media, data = url[5:].split(";base64,", 1)
+        return {"type": "base64", "media_type": media, "data": data}
+    return {"type": "url", "url": url}
 
 
 def convert_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:

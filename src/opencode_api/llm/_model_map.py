@@ -249,6 +249,17 @@ def context_window(model: str) -> int | None:
     return int(value) if isinstance(value, int | float) and value else None
 
 
+def supports_input(model: str, kind: str) -> bool | None:
+    """Whether the map says ``model`` takes ``kind`` input (``"image"``: ``supports_vision``,
+    ``"pdf"``: ``supports_pdf_input``); None when the map does not know the model (a custom
+    endpoint's): then only the provider can tell."""
+    found = find_model(model)
+    if found is None:
+        return None
+    key = "supports_vision" if kind == "image" else "supports_pdf_input"
+    return found[2].get(key) is True
+
+
 @lru_cache(maxsize=256)
 def anthropic_max_tokens(model: str) -> int:
     """The ``max_tokens`` LiteLLM sends for an Anthropic model when the caller gives none: the

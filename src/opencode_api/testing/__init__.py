@@ -6,6 +6,7 @@ async with FakeLLMServer() as fake:
 """
 
 from opencode_api.testing._anthropic_fake import FakeAnthropicServer
+from opencode_api.testing._files import received_files
 from opencode_api.testing._openai_fake import FakeLLMServer
 from opencode_api.testing._script import Reply, ToolCall, Usage, default_reply, split_words
 from opencode_api.testing._server import FakeProviderServer
@@ -18,5 +19,6 @@ __all__ = [
     "ToolCall",
     "Usage",
     "default_reply",
+    "received_files",
     "split_words",
 ]

@@ -65,7 +65,7 @@ class Reply:
     in-band error event after that many chunks. ``ttft``/``token_delay`` override the server's
     defaults (seconds). ``usage`` ``None`` means: computed from the request and the reply.
     ``received`` is set when a request takes this reply; ``hold``: the answer (streamed or not)
-    is sent only once that event is set.
+    is sent only once that event is set. ``echo_files``: the text is what files the request held.
     """
 
     text: str | Sequence[str] = ()
@@ -86,6 +86,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     received: asyncio.Event | None = None
     hold: asyncio.Event | None = None
+    # Answer with the JSON list of the image and document parts received (``received_files``).
+    echo_files: bool = False
 
     @classmethod
     def error(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections import deque
 from typing import Any, Self
@@ -10,6 +11,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from opencode_api.http import BatchAcceptSite
+from opencode_api.testing._files import echo_text
 from opencode_api.testing._script import Reply, default_reply
 
 # A deep accept queue: load tests open thousands of connections at once, and aiohttp's default
@@ -151,6 +153,8 @@ class FakeProviderServer:
         self.requests.append(body)
         self.request_headers.append(dict(request.headers))
         reply = self._queue.popleft() if self._queue else self.default_reply
+        if reply.echo_files:
+            reply = dataclasses.replace(reply, text=(echo_text(body),))
         if reply.received is not None:
             reply.received.set()
         if reply.hold is not None:

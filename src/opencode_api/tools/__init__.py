@@ -27,6 +27,8 @@ from opencode_api.tools._ssrf import (
     Lookup,
     VettingResolver,
     blocked_reason,
+    parse_ip_host,
+    system_lookup,
 )
 from opencode_api.tools._todo import (
     TodoReadParams,
@@ -73,4 +75,6 @@ __all__ = [
     "blocked_reason",
     "default_registry",
     "load_mcp_config",
+    "parse_ip_host",
+    "system_lookup",
 ]
