@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from opencode_api.http import create_app
+from opencode_api.http._keys import STREAMS
 from opencode_api.http._playground import FILES, PAGE_CSP, PLAYGROUND_DIR
 from opencode_api.settings import Settings
 from opencode_api.testing import FakeLLMServer, Reply, ToolCall, Usage
@@ -134,17 +136,28 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def serve(make_settings: Callable[..., Settings]) -> AsyncIterator[ServerFactory]:
+def apps() -> dict[str, web.Application]:
+    """The apps ``serve`` started, by base URL."""
+    return {}
+
+
+@pytest.fixture
+async def serve(
+    make_settings: Callable[..., Settings], apps: dict[str, web.Application]
+) -> AsyncIterator[ServerFactory]:
     """Starts the app on a real port (a browser needs one); returns its base URL."""
     started: list[tuple[Any, TestServer]] = []
 
     async def start(**overrides: Any) -> str:
         settings = make_settings(**overrides)
         runtime = await open_runtime(settings)
-        server = TestServer(create_app(settings, runtime=runtime), host="127.0.0.1")
+        app = create_app(settings, runtime=runtime)
+        server = TestServer(app, host="127.0.0.1")
         started.append((runtime, server))
         await server.start_server()
-        return str(server.make_url("")).rstrip("/")
+        base = str(server.make_url("")).rstrip("/")
+        apps[base] = app
+        return base
 
     yield start
     for runtime, server in reversed(started):
@@ -362,6 +375,48 @@ async def test_a_reload_mid_turn_reattaches_and_misses_nothing(
     await expect(answer.locator(".part.text")).to_have_text(
         ["First step done.", "Second step done."]
     )
+    ui.check()
+
+
+async def test_a_dropped_stream_resumes_with_last_event_id(
+    browser: Browser, serve: ServerFactory, fake: FakeLLMServer, apps: dict[str, web.Application]
+) -> None:
+    release = asyncio.Event()
+    asked = asyncio.Event()
+    fake.enqueue(
+        Reply(text="Before the drop.", tool_calls=[ToolCall("todowrite", TODOS, id="call_1")]),
+        Reply(text="After the drop.", received=asked, hold=release),
+    )
+    base = await serve()
+    ui = await playground(browser, base)
+    page = ui.page
+    resumed: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            resumed.append(request.headers["last-event-id"])
+            if "/stream" in request.url and "last-event-id" in request.headers
+            else None
+        ),
+    )
+    await ui.open()
+    await ui.new_session()
+    await ui.send("Keep going")
+    await expect(ui.assistant()).to_contain_text("Before the drop.")
+    await asked.wait()
+
+    # The server ends its open-ended streams (what a proxy's timeout or a network blip does).
+    closing = apps[base][STREAMS].closing
+    closing.set()
+    await expect(page.locator("body")).to_have_attribute("data-stream", "reconnecting")
+    closing.clear()
+    await expect(page.locator("body")).to_have_attribute("data-stream", "open")
+    assert resumed and all(int(value) > 0 for value in resumed)
+    release.set()
+    answer = ui.assistant()
+    await expect(answer.locator(".part.text")).to_have_text(["Before the drop.", "After the drop."])
+    await ui.idle()
+    await expect(page.locator("article.msg")).to_have_count(2)
     ui.check()
 
 
