@@ -305,7 +305,8 @@ async def test_a_turn_sent_while_one_runs_is_queued_and_abort_stops_both(
     queued = page.locator("article.msg.user").last
     await expect(queued.locator(".badge")).to_have_text("queued")
 
-    await page.get_by_role("button", name="Abort").click()
+    await expect(page.get_by_role("button", name="Abort")).to_be_visible()
+    await page.get_by_label("Message", exact=True).press("Escape")  # or the Abort button
     await expect(ui.assistant(0).locator(".badge")).to_have_text("aborted")
     # Queued turns end the same way: the queued message started, as an aborted turn.
     await expect(queued.locator(".badge")).to_be_hidden()
@@ -449,38 +450,35 @@ async def test_a_hostile_answer_renders_as_text(
     ui.check("Executing inline event handler violates", "404 (Not Found)")
 
 
-async def test_the_server_password_and_a_user_token(
-    browser: Browser, serve: ServerFactory, fake: FakeLLMServer
+@pytest.mark.parametrize("password", [PASSWORD, None], ids=["server-password", "token-only"])
+async def test_a_user_token_with_or_without_the_server_password(
+    browser: Browser, serve: ServerFactory, fake: FakeLLMServer, password: str | None
 ) -> None:
-    base = await serve(opencode_server_password=PASSWORD, supabase_jwt_secret=JWT_SECRET)
-    refused = await playground(browser, base)
-    assert (await refused.page.request.get(f"{base}/")).status == 401
-
-    credentials = {"username": "opencode", "password": PASSWORD}
+    base = await serve(opencode_server_password=password, supabase_jwt_secret=JWT_SECRET)
+    server = basic("opencode", password) if password else {}
+    if password:
+        refused = await playground(browser, base)
+        assert (await refused.page.request.get(f"{base}/")).status == 401
+    credentials = {"username": "opencode", "password": password} if password else None
     ui = await playground(browser, base, http_credentials=credentials)
     page = ui.page
     await ui.open()
-    # With user accounts the page has a token field; the token rides in X-User-Authorization.
+    # With user accounts the page has a token field; the token rides in Authorization, or in
+    # X-User-Authorization when Authorization carries the server password.
     token = hs256_token("alice")
     await page.get_by_label("User token (Supabase JWT)").fill(token)
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#connection")).to_have_text("live")
     await ui.new_session()
-    await ui.send("hello with a password")
+    await ui.send("hello, it is alice")
     await expect(ui.assistant()).to_contain_text("tok4")
     await ui.idle()
     session_id = (await page.evaluate("location.hash"))[1:]
-    listing = await page.request.get(
-        f"{base}/session/{session_id}", headers={**basic("opencode", PASSWORD)}
-    )
-    assert listing.status == 404  # anonymous cannot see alice's session
-    owned = await page.request.get(
-        f"{base}/session/{session_id}",
-        headers={
-            **basic("opencode", PASSWORD),
-            "X-User-Authorization": bearer(token)["Authorization"],
-        },
-    )
+    url = f"{base}/session/{session_id}"
+    anonymous = await page.request.get(url, headers=server)
+    assert anonymous.status == 404  # the session is alice's alone
+    header = "X-User-Authorization" if password else "Authorization"
+    owned = await page.request.get(url, headers={**server, header: bearer(token)["Authorization"]})
     assert (await owned.json())["user_id"] == "alice"
     ui.check()
 
