@@ -121,6 +121,21 @@ async def test_a_busy_port_is_one_line_and_status_1(tmp_path: Path) -> None:
     assert not (tmp_path / "db.sqlite").exists()
 
 
+async def test_settings_refused_at_start_up_are_one_line_and_status_1(tmp_path: Path) -> None:
+    config = tmp_path / "mcp.json"
+    config.write_text('{"mcpServers": {"docs": {"url": "ftp://example.com/mcp"}}}')
+    process = await run_serve(
+        tmp_path, "--host", "127.0.0.1", "--port", "0", MCP_CONFIG=str(config)
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 1
+    lines = [line for line in stderr.decode().splitlines() if not line.startswith("{")]
+    assert lines == [
+        f"opencode-api: cannot start: MCP_CONFIG {config}: mcpServers.docs.url: Value error, "
+        "must be an http:// or https:// URL"
+    ]
+
+
 async def test_a_socket_failing_after_start_up_closes_the_runtime(tmp_path: Path) -> None:
     # A worker whose Unix socket directory is missing fails once the runtime has started.
     missing = tmp_path / "missing"

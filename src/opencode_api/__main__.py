@@ -14,12 +14,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opencode_api._version import __version__
+from opencode_api.errors import OpenCodeError
 
 if TYPE_CHECKING:
     from opencode_api.http import ListenError
@@ -123,7 +123,9 @@ def serve(
     """Run the server until SIGTERM/SIGINT; returns the exit status (0 after a clean drain)."""
     # (LiteLLM's price map is never fetched: opencode_api/__init__.py sees to it.)
     if reload:
-        return _run_with_reload([sys.executable, "-m", "opencode_api", "serve", *_args(host, port)])
+        from opencode_api._reload import run_with_reload
+
+        return run_with_reload([sys.executable, "-m", "opencode_api", "serve", *_args(host, port)])
     from opencode_api.settings import Settings
 
     settings = Settings()
@@ -162,6 +164,9 @@ def serve(
         _serve_on(settings, bound)
     except ListenError as exc:  # a site failed after start-up; the app's cleanup has run
         return _cannot_listen(exc)
+    except OpenCodeError as exc:  # settings the runtime refused at start-up (MCP, webhooks...)
+        print(f"opencode-api: cannot start: {exc}", file=sys.stderr)
+        return 1
     finally:
         for sock in bound:
             sock.close()  # a no-op for those the site has closed
@@ -337,31 +342,6 @@ def _new_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
     loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
     return loop
-
-
-def _run_with_reload(command: list[str]) -> int:
-    """Development only: run the server in a child process, restart it when a source changes."""
-    root = Path(__file__).resolve().parent
-
-    def snapshot() -> dict[Path, float]:
-        return {path: path.stat().st_mtime for path in root.rglob("*.py")}
-
-    while True:
-        before = snapshot()
-        child = subprocess.Popen(command)
-        try:
-            while child.poll() is None:
-                time.sleep(1.0)  # polling is plenty for a developer saving a file
-                if snapshot() != before:
-                    child.terminate()
-                    child.wait()
-                    break
-            else:
-                return child.returncode
-        except KeyboardInterrupt:
-            child.terminate()
-            child.wait()
-            return 0
 
 
 def _args(host: str | None, port: int | None) -> list[str]:
