@@ -66,7 +66,13 @@ def transcript(messages: list[Message], *, max_tool_chars: int = 2000) -> str:
             lines.append(f"[Earlier summary]\n{message.content}")
             continue
         if message.role == "user":
-            lines.append(f"User: {message.content}")
+            # The summarizer sees no file, only that one was attached.
+            files = [
+                f"[attached {p.metadata.get('mime')}: {p.content or 'unnamed'}]"
+                for p in message.parts
+                if p.type == "file"
+            ]
+            lines.append(" ".join([f"User: {message.content}", *files]))
             continue
         for part in message.parts:
             if part.type == "text" and part.content:
