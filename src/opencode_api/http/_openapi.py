@@ -53,12 +53,14 @@ def add_routes(app: web.Application, specs: list[RouteSpec]) -> None:
 
 
 _ERROR_TEXT = {
-    400: "Invalid request (unparsable body or parameter), or the model's provider is not "
-    "configured (provider_not_configured, naming its variables)",
+    400: "Invalid request (unparsable body or parameter, a bad file part), the model's provider "
+    "is not configured (provider_not_configured, naming its variables), or the model cannot take "
+    "the message's files (unsupported_input, naming it)",
     401: "Authentication required or invalid",
     404: "Not found",
     409: "The session is busy (busy=reject)",
-    413: "Request body too large",
+    413: "Request body too large (CLIENT_MAX_SIZE; on the message routes, more than "
+    "MAX_INPUT_BYTES of decoded files)",
     422: "Invalid request (a field failed validation)",
     429: "Quota exceeded or mailbox full",
     502: "The provider rejected the credentials or refused the request",
