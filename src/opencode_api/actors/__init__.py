@@ -34,7 +34,7 @@ from opencode_api.actors._quota import QuotaPolicy
 from opencode_api.actors._runtime import Runtime
 from opencode_api.actors._session_actor import SessionActor
 from opencode_api.actors._sharded import ShardedRuntime, ShardsUnavailable, open_runtime
-from opencode_api.actors._turn_request import BusyPolicy, TurnRequest
+from opencode_api.actors._turn_request import BusyPolicy, SendOptions, TurnRequest
 from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.actors._webhooks import WebhookConfigError, Webhooks, run_webhooks
 from opencode_api.actors._worker_placement import socket_path
@@ -62,6 +62,7 @@ __all__ = [
     "QuotaPolicy",
     "ReasoningEvent",
     "Runtime",
+    "SendOptions",
     "SessionActor",
     "SessionBusyError",
     "SessionDeps",

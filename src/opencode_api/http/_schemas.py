@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from opencode_api.actors import BusyPolicy, SendOptions
 from opencode_api.inputs import InputPart, ResponseFormat
 from opencode_api.store import Message
 
@@ -106,6 +107,24 @@ class MessageRequest(_Request):
         if not value.strip():
             raise ValueError("must not be blank")
         return value
+
+
+    def send_options(self, user_id: str | None, busy: BusyPolicy = "queue") -> SendOptions:
+        """The turn's options (``TurnRequest``'s keyword fields) this request gives."""
+        return SendOptions(
+            user_id=user_id,
+            busy=busy,
+            provider_id=self.provider_id,
+            model_id=self.model_id,
+            system=self.system,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            tools_enabled=self.tools_enabled,
+            max_steps=self.max_steps,
+            parts=tuple(self.parts or ()),
+            response_format=self.response_format,
+            tools=None if self.tools is None else tuple(self.tools),
+        )
 
 
 class RegenerateRequest(MessageRequest):

@@ -97,22 +97,8 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     session_id = path_id(request)
     query = read_query(request, SendQuery)
     body = await read_body(request, MessageRequest, required=True, files=True)
-    turn = TurnRequest(
-        session_id,
-        body.content or "",
-        user_id=user_id_of(request),
-        provider_id=body.provider_id,
-        model_id=body.model_id,
-        system=body.system,
-        temperature=body.temperature,
-        max_tokens=body.max_tokens,
-        tools_enabled=body.tools_enabled,
-        max_steps=body.max_steps,
-        busy=query.busy,
-        parts=tuple(body.parts or ()),
-        response_format=body.response_format,
-        tools=None if body.tools is None else tuple(body.tools),
-    )
+    options = body.send_options(user_id_of(request), query.busy)
+    turn = TurnRequest(session_id, body.content or "", **options)
     if not query.stream or "respond-async" in request.headers.get("Prefer", ""):
         user_message_id, status = await runtime.send_background(turn)
         answer = {"session_id": session_id, "user_message_id": user_message_id, "status": status}
@@ -139,17 +125,7 @@ async def regenerate_message(request: web.Request) -> web.StreamResponse:
         session_id,
         path_id(request, "message", key="mid"),
         body.content,
-        user_id=user_id_of(request),
-        provider_id=body.provider_id,
-        model_id=body.model_id,
-        system=body.system,
-        temperature=body.temperature,
-        max_tokens=body.max_tokens,
-        tools_enabled=body.tools_enabled,
-        max_steps=body.max_steps,
-        parts=tuple(body.parts or ()),
-        response_format=body.response_format,
-        tools=None if body.tools is None else tuple(body.tools),
+        **body.send_options(user_id_of(request)),
     )
     return await _stream_turn(request, session_id, stream)
 
