@@ -226,10 +226,10 @@ class FileInputs:
                 return str(url)
             addresses: list[str] = []
             for family in (socket.AF_INET, socket.AF_INET6):
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError, ValueError):  # idna: a label too long
                     addresses += await self._lookup(host, int(family))
             if not addresses:
-                raise FileInputError(f"{name}: host {host} cannot be resolved", field=name)
+                raise FileInputError(f"{name}: its host cannot be resolved", field=name)
             # Every address must be public: the provider (or LiteLLM) connects, not a vetting
             # resolver of ours.
             for address in addresses:
