@@ -311,7 +311,9 @@ export class Chat {
       this.hooks.answer(event.question_id, answers);
     });
     el.querySelector(".msg-body").append(form);
-    form.querySelector("input")?.focus({ preventScroll: true });
+    // Keyboard users land on the answer, unless they are typing something else.
+    const typing = document.activeElement?.matches?.("textarea, input") && document.activeElement.value;
+    if (!typing) form.querySelector("input")?.focus({ preventScroll: true });
   }
 
   closeQuestions(el) {
