@@ -77,6 +77,24 @@ async def test_reasoning_is_streamed_and_stored(runtime: Runtime, fake: FakeLLMS
     assert [p.content for p in parts if p.type == "reasoning"] == ["think hard"]
 
 
+async def test_a_step_is_stored_in_the_order_it_streamed(
+    runtime: Runtime, fake: FakeLLMServer
+) -> None:
+    fake.enqueue(
+        Reply(reasoning="first think", text="then say", tool_calls=[ToolCall("todoread", {})]),
+        Reply(text="Done."),
+    )
+    session = await runtime.create_session()
+    events = await collect(runtime.send(session.id, "go"))
+    streamed = [t for t in types(events) if t in ("reasoning", "text", "tool_call")]
+    streamed = [t for i, t in enumerate(streamed) if i == 0 or streamed[i - 1] != t]
+    page = await runtime.list_messages(session.id)
+    stored = [p.type for p in page.messages[1].parts]
+    first_step = stored[: stored.index("step_finish")]
+    assert first_step == ["step_start", "reasoning", "text", "tool_call"]
+    assert streamed[:3] == ["reasoning", "text", "tool_call"]
+
+
 async def test_tool_call_then_answer(runtime: Runtime, fake: FakeLLMServer) -> None:
     todos = {
         "todos": [{"id": "1", "content": "write tests", "status": "pending", "priority": "high"}]

@@ -93,6 +93,10 @@ async def test_users_see_only_their_sessions(jwt_client: Any) -> None:
     # Unauthenticated under AUTH_REQUIRED: refused, naming the scheme.
     response = await client.get("/session")
     assert response.status == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
+    # The playground's page and files hold no data: they load without a token, its calls do not.
+    assert (await client.get("/")).status == 200
+    assert (await client.get("/playground/style.css")).status == 200
+    assert (await client.get("/sessionx")).status in (401, 404)
     # Bus events of alice's sessions are not shown to bob (checked in the turn tests too).
     assert (await client.get("/session/" + sid + "/stream", headers=bob)).status == 404
 

@@ -50,12 +50,16 @@ class Turn:
 
     def pending_step_parts(self) -> list[Part]:
         """The step in progress as parts (text and reasoning streamed so far, tool calls)."""
-        parts = list(self.step_parts)
+        head, calls = self.step_parts[:1], self.step_parts[1:]
+        # Stored in the order they streamed: reasoning and text (made now) before the tool calls
+        # (made when they arrived). Parts are listed by (created_at, id): these take the step's
+        # start time, and ids later than its step_start part's.
+        at = {"created_at": head[0].created_at} if head else {}
         if self.step_reasoning:
-            parts.append(self.new_part("reasoning", content="".join(self.step_reasoning)))
+            head.append(self.new_part("reasoning", content="".join(self.step_reasoning), **at))
         if self.step_text:
-            parts.append(self.new_part("text", content="".join(self.step_text)))
-        return parts
+            head.append(self.new_part("text", content="".join(self.step_text), **at))
+        return head + calls
 
     def usage_dict(self, usage: Usage | None = None) -> dict[str, int]:
         data: dict[str, int] = (usage or self.usage).model_dump()

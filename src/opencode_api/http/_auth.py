@@ -38,9 +38,10 @@ USER_TOKEN_HEADER = "X-User-Authorization"
 ANONYMOUS_USER_ID = "anonymous"
 SSE_ROUTES = frozenset({"send_message", "session_stream", "events"})
 OPEN_PATHS = frozenset({"/health"})
-# Documentation and metrics hold no user data: AUTH_REQUIRED (a user token) does not gate them,
-# the server password does.
-_SERVICE_PREFIXES = ("/openapi.json", "/docs", "/redoc", "/metrics")
+# Documentation, metrics and the playground's page and files hold no user data: AUTH_REQUIRED (a
+# user token) does not gate them (a browser's page load carries no token; the page then sends the
+# one typed in), the server password does.
+_SERVICE_PREFIXES = ("/openapi.json", "/docs", "/redoc", "/metrics", "/playground/")
 
 
 class JWKSCache:
@@ -165,7 +166,11 @@ class Authenticator:
         if token is not None and self.jwt_enabled:
             # A token that is present is always checked: a bad one is refused, never ignored.
             return await self.verify_token(token)
-        if self.auth_required and not request.path.startswith(_SERVICE_PREFIXES):
+        if (
+            self.auth_required
+            and request.path != "/"
+            and not request.path.startswith(_SERVICE_PREFIXES)
+        ):
             raise UnauthorizedError(
                 "a valid bearer token is required", challenge='Bearer realm="opencode"'
             )

@@ -1,226 +1,40 @@
-"""The web playground at ``GET /``: its files as the server serves them, and the page driven in
-headless Chromium (Debian's ``chromium``, through Playwright) against a real server and the fake
-provider.
-
-Without chromium the browser tests skip, except under ``CI``, where they fail. They save
-screenshots of the main views into ``$PLAYGROUND_SCREENSHOTS`` when it is set (the README's come
-from ``PLAYGROUND_SCREENSHOTS=docs/screenshots``), else into the test's temporary directory.
-"""
+"""The playground driven in headless Chromium against a real server and the fake provider: a
+conversation, queue and abort, a question, reload and reconnect mid-turn, hostile output, auth,
+regenerate, edit, fork and delete (the harness is in this folder's conftest)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from opencode_api.http import create_app
 from opencode_api.http._keys import STREAMS
-from opencode_api.http._playground import FILES, PAGE_CSP, PLAYGROUND_DIR
-from opencode_api.settings import Settings
 from opencode_api.testing import FakeLLMServer, Reply, ToolCall, Usage
 from tests.http.conftest import (
     JWT_SECRET,
-    ClientFactory,
     basic,
     bearer,
-    close_runtime,
     hs256_token,
-    open_runtime,
 )
-from tests.http.test_docs import CHROMIUM_ARGS, chromium
+from tests.http.playground.conftest import (
+    ANSWER,
+    HOSTILE,
+    PASSWORD,
+    PHONE,
+    QUESTIONS,
+    TODOS,
+    ServerFactory,
+    playground,
+)
 
 try:
-    from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
+    from playwright.async_api import Browser, expect
 except ImportError:  # the dev extra installs it; chromium() says so when it is missing
-    async_playwright = None  # type: ignore[assignment]
-
-PASSWORD = "s3cret"
-DESKTOP: ViewportSize = {"width": 1280, "height": 820}
-PHONE: ViewportSize = {"width": 390, "height": 844}
-QUESTIONS = {
-    "questions": [
-        {
-            "question": "Which color should the button be?",
-            "header": "Color",
-            "options": [
-                {"label": "Red", "description": "warm and loud"},
-                {"label": "Blue", "description": "calm"},
-            ],
-        }
-    ]
-}
-TODOS = {
-    "todos": [
-        {"id": "1", "content": "Read the API contract", "status": "completed", "priority": "high"},
-        {"id": "2", "content": "Sketch the page", "status": "in_progress", "priority": "medium"},
-        {"id": "3", "content": "Test it in a browser", "status": "pending", "priority": "low"},
-    ]
-}
-ANSWER = (
-    "Here is a **plan**:\n\n1. Parse the stream\n2. Render it\n\n```python\nprint('hello')\n```\n"
-)
-HOSTILE = (
-    'Hi <img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> '
-    '<a href="javascript:window.__pwned=3">click me</a> '
-    '<svg onload="window.__pwned=4"></svg> <iframe srcdoc="<script>parent.__pwned=5</script>">'
-    "</iframe> **still markdown**"
-)
-
-ServerFactory = Callable[..., Awaitable[str]]
-
-
-def test_the_vendored_libraries_are_the_declared_releases() -> None:
-    readme = (PLAYGROUND_DIR / "README.md").read_text(encoding="utf-8")
-    marked = (PLAYGROUND_DIR / "marked-18.3.0.esm.js").read_text(encoding="utf-8")
-    purify = (PLAYGROUND_DIR / "purify-3.5.0.es.mjs").read_text(encoding="utf-8")
-    assert "marked v18.3.0" in marked
-    assert "DOMPurify 3.5.0" in purify
-    for name in ("marked-18.3.0.esm.js", "purify-3.5.0.es.mjs", "LICENSE.marked"):
-        assert name in readme, name
-    assert (PLAYGROUND_DIR / "LICENSE.dompurify").is_file()
-
-
-async def test_the_page_and_its_files_are_served_typed_and_cached(
-    make_client: ClientFactory,
-) -> None:
-    client = await make_client()
-    page = await client.get("/")
-    assert page.status == 200
-    assert page.content_type == "text/html"
-    assert page.headers["Content-Security-Policy"] == PAGE_CSP
-    html = await page.text()
-    # Every URL of the page is relative: it works behind a path prefix, and no CDN.
-    urls = re.findall(r'(?:src|href)="([^"]*)"', html)
-    assert all(not url.startswith(("/", "http")) and "//" not in url for url in urls), urls
-    assert '<meta name="opencode-password" content="">' in html
-    for name, (_, content_type) in FILES.items():
-        response = await client.get(f"/playground/{name}")
-        assert response.status == 200, name
-        assert response.headers["Content-Type"] == content_type
-        vendored = name.startswith(("marked-", "purify-"))
-        cache = "max-age=31536000, immutable" if vendored else "no-cache"
-        assert response.headers["Cache-Control"] == cache, name
-    for missing in ("nope.js", "README.md", "..%2F_playground.py", "LICENSE.marked"):
-        response = await client.get(f"/playground/{missing}")
-        assert response.status == 404, missing
-        assert (await response.json())["error"]["type"] == "not_found"
-
-
-async def test_the_page_needs_the_server_password(make_client: ClientFactory) -> None:
-    client = await make_client(opencode_server_password=PASSWORD)
-    assert (await client.get("/")).status == 401
-    assert (await client.get("/playground/app.js")).status == 401
-    page = await client.get("/", headers=basic("opencode", PASSWORD))
-    assert page.status == 200
-    assert '<meta name="opencode-password" content="1">' in await page.text()
-
-
-# -- the page in a browser -------------------------------------------------------------------------
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@pytest.fixture
-def apps() -> dict[str, web.Application]:
-    """The apps ``serve`` started, by base URL."""
-    return {}
-
-
-@pytest.fixture
-async def serve(
-    make_settings: Callable[..., Settings], apps: dict[str, web.Application]
-) -> AsyncIterator[ServerFactory]:
-    """Starts the app on a real port (a browser needs one); returns its base URL."""
-    started: list[tuple[Any, TestServer]] = []
-
-    async def start(**overrides: Any) -> str:
-        settings = make_settings(**overrides)
-        runtime = await open_runtime(settings)
-        app = create_app(settings, runtime=runtime)
-        server = TestServer(app, host="127.0.0.1")
-        started.append((runtime, server))
-        await server.start_server()
-        base = str(server.make_url("")).rstrip("/")
-        apps[base] = app
-        return base
-
-    yield start
-    for runtime, server in reversed(started):
-        await server.close()
-        await close_runtime(runtime)
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    wanted = os.environ.get("PLAYGROUND_SCREENSHOTS")
-    folder = Path(wanted) if wanted else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-class Playground:
-    """One browser page on the playground, failing the test on any script error it logs."""
-
-    def __init__(self, page: Page, base: str) -> None:
-        self.page = page
-        self.base = base
-        self.errors: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on(
-            "console",
-            lambda message: self.errors.append(message.text) if message.type == "error" else None,
-        )
-
-    async def open(self) -> None:
-        await self.page.goto(f"{self.base}/")
-        await expect(self.page.locator("#connection")).to_have_text("live")
-
-    async def new_session(self) -> None:
-        await self.page.get_by_role("button", name="+ New session").click()
-        await expect(self.page.locator("#title-input")).to_be_enabled()
-
-    async def send(self, text: str) -> None:
-        box = self.page.get_by_label("Message", exact=True)
-        await box.fill(text)
-        await box.press("Enter")
-
-    def assistant(self, index: int = -1) -> Any:
-        messages = self.page.locator("article.msg.assistant")
-        return messages.last if index == -1 else messages.nth(index)
-
-    async def idle(self) -> None:
-        await expect(self.page.locator("#session-status")).to_be_hidden()
-
-    def check(self, *expected: str) -> None:
-        """No script error, save the ``expected`` ones (substrings of the console's messages)."""
-        errors = [error for error in self.errors if not any(text in error for text in expected)]
-        assert errors == [], "\n".join(errors)
-
-
-async def playground(
-    browser: Browser, base: str, viewport: ViewportSize = DESKTOP, **context: Any
-) -> Playground:
-    opened = await browser.new_context(
-        viewport=viewport,
-        reduced_motion="reduce",
-        **context,
-    )
-    return Playground(await opened.new_page(), base)
+    pass
 
 
 async def test_a_conversation_streams_with_tools_todos_and_cost(
