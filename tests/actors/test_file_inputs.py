@@ -3,6 +3,7 @@ sniffed, size, URLs under the SSRF policy through the DNS seam, the model's capa
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import socket
 from collections.abc import Sequence
@@ -203,3 +204,21 @@ def test_the_summarizer_hears_of_attached_files() -> None:
     )
     user = Message(id="msg_1", session_id="ses_1", role="user", content="look", parts=[part])
     assert transcript([user]) == "User: look [attached image/png: cat.png]"
+
+
+async def test_a_lookup_that_hangs_refuses_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    import opencode_api.actors._file_inputs as module
+
+    monkeypatch.setattr(module, "_LOOKUP_TIMEOUT", 0.01)
+    never = asyncio.Event()
+
+    async def hanging(host: str, family: int) -> Sequence[str]:
+        await never.wait()
+        return []
+
+    checker = FileInputs(Settings(_env_file=None), lookup=hanging)  # type: ignore[call-arg]
+    url = FileInput(type="file", mime="image/png", url="https://slow.example/a.png")
+    with pytest.raises(FileInputError):
+        await checker.prepare(
+            "", [url], session_id="s", message_id="m", model="openai/gpt-4o-mini", provider="openai"
+        )

@@ -34,6 +34,8 @@ IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 PDF_TYPE = "application/pdf"
 _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
 _DATA_URI = re.compile(r"^data:(?P<mime>[^;,]*)(?:;[^;,]*)*?;base64,(?P<data>.*)$", re.S)
+# Seconds each DNS lookup of a URL's host may take.
+_LOOKUP_TIMEOUT = 5.0
 # Decoding more than this runs in a thread, off the event loop (~1 ms per MB).
 _DECODE_INLINE = 1024 * 1024
 
@@ -227,7 +229,9 @@ class FileInputs:
             addresses: list[str] = []
             for family in (socket.AF_INET, socket.AF_INET6):
                 with contextlib.suppress(OSError, ValueError):  # idna: a label too long
-                    addresses += await self._lookup(host, int(family))
+                    # TimeoutError is an OSError: a resolver that hangs refuses the URL.
+                    async with asyncio.timeout(_LOOKUP_TIMEOUT):
+                        addresses += await self._lookup(host, int(family))
             if not addresses:
                 raise FileInputError(f"{name}: its host cannot be resolved", field=name)
             # Every address must be public: the provider (or LiteLLM) connects, not a vetting
