@@ -242,3 +242,18 @@ async def test_embedded_runtime_takes_parts(make_settings: Any, fake: FakeLLMSer
             await runtime.send_request(request).start()
     finally:
         await close_runtime(runtime)
+
+
+async def test_a_fork_has_its_own_copies(make_client: Any, fake: FakeLLMServer) -> None:
+    client = await make_client(auto_title=False)
+    sid = await _session(client)
+    await _turn(client, sid, {"content": "What is this?", "parts": [IMAGE]})
+    file_id = (await _messages(client, sid))[0]["parts"][0]["metadata"]["file_id"]
+    fork = (await (await client.post(f"/session/{sid}/fork", json={})).json())["id"]
+    assert (await client.delete(f"/session/{sid}")).status == 200
+    assert (await client.get(f"/session/{sid}/file/{file_id}")).status == 404
+    served = await client.get(f"/session/{fork}/file/{file_id}")
+    assert served.status == 200 and await served.read() == PNG
+    fake.enqueue(Reply(echo_files=True))
+    events = await _turn(client, fork, {"content": "Still there?"})
+    assert [f["bytes"] for f in _echoed(events)] == [len(PNG)]  # the history's image, re-sent
