@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 from typing import Any
 
-from opencode_api.actors import BusEvent, Done, MessageStart, Runtime
+from opencode_api.actors import BusEvent, Done, MessageStart, Runtime, TurnRequest
+from opencode_api.inputs import FileInput
 from opencode_api.runtime import Subscription
 from opencode_api.testing import FakeLLMServer, Reply
 from tests.actors.conftest import make_settings
@@ -69,3 +71,24 @@ async def test_a_title_under_way_is_cancelled_by_deletion_and_shutdown(
         assert isinstance(events[-1], Done)
         await asyncio.wait_for(asked2.wait(), 10)
         # ... and shutting down (leaving the block) does not wait for a held title either.
+
+
+async def test_a_message_of_files_alone_waits_for_text_to_be_titled(
+    tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    png = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 64).decode()
+    fake.enqueue(Reply(text="A picture"), Reply(text="About the picture"), Reply(text="Pictures"))
+    async with Runtime.open(make_settings(tmp_path, fake, auto_title=True)) as runtime:
+        bus = runtime.subscribe_bus()
+        session = await runtime.create_session()
+        image = FileInput(type="file", mime="image/png", data=png)
+        request = TurnRequest(session.id, "", parts=(image,))
+        events = [event async for event in runtime.send_request(request)]
+        assert isinstance(events[-1], Done)
+        # No title call for a turn without text: the next request is the second turn's.
+        events = [event async for event in runtime.send(session.id, "What is in it?")]
+        assert isinstance(events[-1], Done)
+        updated = await asyncio.wait_for(_next_bus(bus, "session.updated"), 10)
+        assert updated.properties["info"]["title"] == "Pictures"
+        assert len(fake.requests) == 3
+        bus.close()

@@ -239,7 +239,8 @@ class SessionActor(TurnEnding, Actor):
 
     async def _after_turn(self, msg: RunTurn) -> None:
         settings = self.deps.settings
-        if self.session.title is None and settings.auto_title:
+        # A message of files alone has no text to name the session by: a later one will.
+        if self.session.title is None and settings.auto_title and msg.content.strip():
             self._title.start(msg.content)
         history = self._history or []
         if needs_compaction(history, msg.options.model, settings):
