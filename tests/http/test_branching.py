@@ -219,3 +219,25 @@ async def test_budget_and_webhook_fields_on_sessions(client: Any) -> None:
     assert (await client.post("/session", json={"max_cost": -0.01})).status == 422
     bad_url = await client.post("/session", json={"webhook_url": "ftp://example.com/"})
     assert bad_url.status == 422
+
+
+async def test_a_fork_of_a_compacted_session_keeps_what_the_model_sees(
+    make_client: Any, fake: FakeLLMServer
+) -> None:
+    client = await make_client(auto_title=False, compaction_keep_messages=2)
+    sid = await _conversation(client, fake, 3)
+    fake.enqueue(Reply(text="SUMMARY: three questions were answered"))
+    status = await (await client.post(f"/session/{sid}/compact")).json()
+    assert status["compaction_count"] == 1
+    fork = await (await client.post(f"/session/{sid}/fork")).json()
+    copies = await _messages(client, fork["id"])
+    assert len(copies) == len(await _messages(client, sid))
+    assert sum(m["summary"] for m in copies) == 1 and any(m["compacted"] for m in copies)
+    fork_status = await (await client.get(f"/session/{fork['id']}/compaction-status")).json()
+    assert fork_status["compaction_count"] == 1
+
+    fake.enqueue(Reply(text="fork answer"))
+    await _turn(client, fork["id"], "and now?")
+    sent = [str(m["content"]) for m in fake.requests[-1]["messages"]]
+    assert "SUMMARY: three questions were answered" in sent[1]
+    assert sent[2:] == ["question 2", "answer 2", "and now?"]
