@@ -26,7 +26,7 @@ WRAPPER = """
 import atexit, json, os, runpy, sys
 
 def report():
-    heavy = ("litellm", "openai", "tiktoken", "ray")
+    heavy = ("litellm", "openai", "tiktoken", "ray", "mcp", "jsonschema")
     names = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
     with open(os.environ["STARTUP_TEST_REPORT"], "w") as out:
         json.dump(names, out)
@@ -106,6 +106,7 @@ async def test_serve_without_litellm(fast_path: str, imports_litellm: bool, tmp_
     imported = json.loads(report.read_text())
     assert ("litellm" in imported) is imports_litellm, imported
     assert "ray" not in imported  # only --ray imports Ray
+    assert "mcp" not in imported  # only MCP_CONFIG imports the MCP SDK
     if not imports_litellm:
         assert imported == [], imported
     assert len(fake.requests) == 3 and not fake.requests[1].get("stream")

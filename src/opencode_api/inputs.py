@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from jsonschema import validators
-from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
@@ -49,6 +47,9 @@ class JsonSchemaFormat(BaseModel):
     @field_validator("json_schema")
     @classmethod
     def _is_a_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        from jsonschema import validators  # ~50 ms to import: only when a schema comes
+        from jsonschema.exceptions import SchemaError
+
         try:
             validators.validator_for(schema).check_schema(schema)
         except SchemaError as exc:

@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jsonschema import validators
-from jsonschema.exceptions import best_match
-
 from opencode_api.inputs import ResponseFormat
 
 # Providers whose APIs take OpenAI's ``response_format`` (LiteLLM maps it for Gemini).
@@ -25,6 +22,8 @@ class OutputCheck:
 
     def __init__(self, fmt: ResponseFormat) -> None:
         self.format = fmt
+        from jsonschema import validators  # ~50 ms to import: only for turns that need it
+
         schema = fmt.json_schema.json_schema if fmt.json_schema is not None else None
         self._validator = None if schema is None else validators.validator_for(schema)(schema)
         self.corrected = False
@@ -56,6 +55,8 @@ class OutputCheck:
             if not isinstance(value, dict):
                 return None, "the answer must be a JSON object"
             return value, None
+        from jsonschema.exceptions import best_match
+
         error = best_match(self._validator.iter_errors(value))
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "the top level"

@@ -1,6 +1,9 @@
 """The agent's tools (webfetch, websearch, todowrite/todoread, question, MCP servers' tools) and
 their registry."""
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from opencode_api.tools._base import (
     QuestionRejected,
     Tool,
@@ -10,9 +13,7 @@ from opencode_api.tools._base import (
     ToolOutput,
     ToolResult,
 )
-from opencode_api.tools._mcp import McpServers, McpServerStatus, McpTimings
 from opencode_api.tools._mcp_config import McpConfig, McpConfigError, load_mcp_config
-from opencode_api.tools._mcp_tool import McpTool
 from opencode_api.tools._question import QuestionParams, QuestionTool
 from opencode_api.tools._registry import ToolRegistry, default_registry
 from opencode_api.tools._search_backends import (
@@ -38,6 +39,26 @@ from opencode_api.tools._todo import (
 )
 from opencode_api.tools._webfetch import WebFetchParams, WebFetchTool
 from opencode_api.tools._websearch import WebSearchParams, WebSearchTool
+
+if TYPE_CHECKING:
+    from opencode_api.tools._mcp import McpServers, McpServerStatus, McpTimings
+    from opencode_api.tools._mcp_tool import McpTool
+
+# The MCP SDK costs ~0.8 s and ~30 MB to import: only a server with MCP_CONFIG loads it.
+_LAZY = {
+    "McpServers": "_mcp",
+    "McpServerStatus": "_mcp",
+    "McpTimings": "_mcp",
+    "McpTool": "_mcp_tool",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "AddressBlocked",

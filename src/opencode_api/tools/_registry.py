@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import ValidationError
 
 from opencode_api.settings import Settings
 from opencode_api.tools._base import Tool, ToolContext, ToolError, ToolResult
-from opencode_api.tools._mcp import McpServers
 from opencode_api.tools._question import QuestionTool
 from opencode_api.tools._ssrf import Lookup
 from opencode_api.tools._todo import TodoReadTool, TodoWriteTool
 from opencode_api.tools._webfetch import WebFetchTool
 from opencode_api.tools._websearch import WebSearchTool
+
+if TYPE_CHECKING:
+    from opencode_api.tools._mcp import McpServers
 
 log = structlog.get_logger(__name__)
 
@@ -189,5 +191,13 @@ def default_registry(settings: Settings, *, lookup: Lookup | None = None) -> Too
             TodoReadTool(),
             QuestionTool(question_timeout=settings.question_timeout),
         ],
-        mcp=McpServers.from_settings(settings),
+        mcp=_mcp_servers(settings),
     )
+
+
+def _mcp_servers(settings: Settings) -> McpServers | None:
+    if not settings.mcp_config:
+        return None  # and the MCP SDK is never imported
+    from opencode_api.tools._mcp import McpServers
+
+    return McpServers.from_settings(settings)
