@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
 from ulid import ULID
 
 from opencode_api.store._models import (
@@ -72,11 +73,23 @@ def new_reservation_id() -> str:
 
 
 def dump_json(value: object) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    """Compact JSON text (orjson, ~5x the stdlib's speed; the stdlib for what orjson refuses,
+    such as integers beyond 64 bits in a model's tool arguments)."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"))
 
 
 def load_json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    if not isinstance(value, str | bytes):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:  # NaN or Infinity, which json.dumps writes and orjson refuses
+        return json.loads(value)
 
 
 def cost_from_rows(session_id: str, rows: Sequence[Row]) -> SessionCost:

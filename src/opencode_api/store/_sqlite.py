@@ -311,9 +311,15 @@ class SqliteStore(SqlStore):
 
     # -- dialect ---------------------------------------------------------------------------------
     def _ts(self, value: datetime) -> Any:
+        # _TS_FORMAT, written out: strftime costs ~5 us and a turn writes about ten of these.
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).strftime(_TS_FORMAT)
+        v = value.astimezone(UTC)
+        return (
+            f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:"
+            f"{v.second:02d}.{v.microsecond:06d}Z"
+        )
 
     def _from_ts(self, value: Any) -> datetime:
-        return datetime.strptime(value, _TS_FORMAT).replace(tzinfo=UTC)
+        # _TS_FORMAT is ISO 8601: fromisoformat reads it 40x faster than strptime.
+        return datetime.fromisoformat(value)
