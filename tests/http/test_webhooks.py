@@ -449,6 +449,75 @@ async def test_every_delivery_arrives_after_a_kill_9_while_they_were_pending(
     await asyncio.gather(*drains)
 
 
+async def test_a_turn_cut_by_a_kill_9_is_turn_failed_after_the_restart(
+    tmp_path: Path, fake: FakeLLMServer, receiver: Receiver
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "OPENAI_API_BASE": fake.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "LOG_FORMAT": "json",
+        "AUTO_TITLE": "false",
+        "WEBHOOK_URL": receiver.url,
+        "WEBHOOK_SECRET": SECRET,
+        "WEBHOOK_ALLOW_PRIVATE": "true",
+        "WEBHOOK_POLL_INTERVAL": "0.2",
+    }
+    asked = asyncio.Event()
+    fake.enqueue(Reply(text="never finished", received=asked, hold=asyncio.Event()))
+    port = free_port()
+    drains: list[asyncio.Task[None]] = []
+
+    async def serve() -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "opencode_api", "serve", "--host", "127.0.0.1"),
+            *("--port", str(port)),
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        await wait_listening(process)
+        assert process.stderr is not None
+        drains.append(asyncio.create_task(_drain(process.stderr)))
+        return process
+
+    first = await serve()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            sid = (await http.post("/session")).json()["id"]
+            accepted = await http.post(
+                f"/session/{sid}/message?stream=false", json={"content": "x"}
+            )
+            user_message_id = accepted.json()["user_message_id"]
+            await asyncio.wait_for(asked.wait(), 30)  # the turn runs, held by the provider
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    finally:
+        if first.returncode is None:
+            first.kill()
+            await first.wait()
+    assert receiver.seen == []  # nobody heard the turn end: the process died inside it
+
+    second = await serve()  # marks the turn interrupted; its webhook follows
+    try:
+        await receiver.wait(lambda: len(receiver.delivered()) == 1, timeout=60)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 30)
+    (body,) = receiver.delivered().values()
+    assert body["type"] == "turn.failed"
+    data = body["data"]
+    assert (data["session_id"], data["user_message_id"], data["status"]) == (
+        sid,
+        user_message_id,
+        "interrupted",
+    )
+    assert data["message"]["error"]["type"] == "interrupted"
+    await asyncio.gather(*drains)
+
+
 async def _drain(stream: asyncio.StreamReader) -> None:
     """Keep reading the server's log so a full pipe never blocks it."""
     while await stream.readline():

@@ -132,6 +132,13 @@ def matches(row: Row, filters: list[tuple[str, str, Any]]) -> bool:
             return False
         if op == "in" and got not in value:
             return False
+        if op in ("gte", "gt", "lte", "lt") and (
+            got == "null"
+            or not {"gte": got >= value, "gt": got > value, "lte": got <= value, "lt": got < value}[
+                op
+            ]
+        ):
+            return False
     return True
 
 

@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -40,6 +40,10 @@ _TURN_EVENTS = {
     "error": "turn.failed",
     "interrupted": "turn.failed",
 }
+
+
+# How far back the sweep looks for interrupted turns (by their reply's creation).
+_SWEEP_WINDOW = timedelta(days=1)
 
 
 def delivery_id_of(source_id: str, kind: str, url: str) -> str:
@@ -87,6 +91,7 @@ class WebhookEvents:
         self._tasks = [
             asyncio.create_task(self._listen(subscription), name="opencode_api.webhook_events"),
             asyncio.create_task(self._store_events(), name="opencode_api.webhook_writes"),
+            asyncio.create_task(self._sweep_interrupted(), name="opencode_api.webhook_sweep"),
         ]
 
     def pending(self) -> int:
@@ -96,8 +101,11 @@ class WebhookEvents:
     async def close(self, timeout: float = 2.0) -> None:
         """Store what is still waiting within ``timeout`` (the bus should be closed by now);
         what is left then is logged and lost."""
-        listen, writer = self._tasks or (None, None)
+        listen, writer, sweep = self._tasks or (None, None, None)
         self._tasks = []
+        if sweep is not None:
+            sweep.cancel()
+            await asyncio.gather(sweep, return_exceptions=True)
         if listen is not None:
             if self._bus.closed:  # the listener ends by itself once it took what is left
                 with contextlib.suppress(TimeoutError):
@@ -144,6 +152,26 @@ class WebhookEvents:
         self._queue.append((event, utcnow()))
         self._idle.clear()
         self._ready.set()
+
+    async def _sweep_interrupted(self) -> None:
+        """``turn.failed`` for the turns a dead process left running: nobody publishes their end,
+        so the store is asked for the replies marked interrupted (at this process's start-up, or
+        later by the lease recovery) every ``TURN_LEASE_TTL``. A reply is taken once per process,
+        and stored once whatever the number of processes (the delivery id comes from it)."""
+        seen: set[str] = set()
+        while True:
+            since = utcnow() - _SWEEP_WINDOW
+            try:
+                replies = await self._store.interrupted_replies(since=since)
+            except Exception:  # the store is down: the next sweep tries again
+                log.warning("interrupted turns not swept", exc_info=True)
+                replies = []
+            for reply in replies:
+                if reply.id not in seen:
+                    seen.add(reply.id)
+                    info = reply.model_dump(mode="json")
+                    self.take(BusEvent("message.updated", {"info": info}, reply.session_id))
+            await asyncio.sleep(self._settings.turn_lease_ttl)
 
     # -- the store -------------------------------------------------------------------------------
     async def _store_events(self) -> None:

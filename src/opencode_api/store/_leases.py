@@ -12,8 +12,8 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from opencode_api.store._models import Owner
-from opencode_api.store._rows import SqlDialect
+from opencode_api.store._models import Message, Owner
+from opencode_api.store._rows import MESSAGE_COLUMNS, RowMapping
 
 INTERRUPTED_ERROR: dict[str, object] = {
     "type": "interrupted",
@@ -21,7 +21,7 @@ INTERRUPTED_ERROR: dict[str, object] = {
 }
 
 
-class TurnOwnership(SqlDialect):
+class TurnOwnership(RowMapping):
     """Mixin of ``SqlStore``: the lease queries, in the shared ``?`` dialect."""
 
     owner_id: str | None = None
@@ -94,3 +94,13 @@ class TurnOwnership(SqlDialect):
                     "AND m.status IN ('running', 'queued'))"
                 )
         return orphans
+
+    async def interrupted_replies(self, *, since: datetime, limit: int = 1000) -> list[Message]:
+        async with self._read() as conn:
+            rows = await conn.fetch(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE status = 'interrupted' "
+                "AND role = 'assistant' AND created_at >= ? ORDER BY created_at, id LIMIT ?",
+                self._ts(since),
+                limit,
+            )
+        return [self._message(r, []) for r in rows]

@@ -148,6 +148,10 @@ class Store(Protocol):
         ``busy``), for a process that knows it is alone. Returns how many messages were marked.
         """
 
+    async def interrupted_replies(self, *, since: datetime, limit: int = 1000) -> list[Message]:
+        """Assistant messages marked ``interrupted`` (a dead process's turns), created at or
+        after ``since``, oldest first, without their parts."""
+
     # -- turn ownership ------------------------------------------------------------------------
     async def claim_turns(self, owner: Owner) -> None:
         """Record or renew ``owner``'s lease; turns this handle stores as ``queued`` or

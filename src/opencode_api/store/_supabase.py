@@ -288,6 +288,19 @@ class SupabaseStore(SupabaseRecords, SupabaseWebhooks, SupabaseFiles):
         parts = await self._parts_of([message_id])
         return _message_from(rows[0], parts[message_id])
 
+    async def interrupted_replies(self, *, since: datetime, limit: int = 1000) -> list[Message]:
+        query = (
+            self._table(_MESSAGES)
+            .select("*")
+            .eq("status", "interrupted")
+            .eq("role", "assistant")
+            .gte("created_at", _ts(since))
+            .order("created_at")
+            .order("id")
+            .limit(limit)
+        )
+        return [_message_from(r, []) for r in (await self._run(query)).data]
+
     async def set_message_status(
         self, message_id: str, status: MessageStatus, *, error: dict[str, object] | None = None
     ) -> None:

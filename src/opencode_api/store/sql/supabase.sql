@@ -558,3 +558,8 @@ DROP POLICY IF EXISTS opencode_message_files_owner ON opencode_message_files;
 CREATE POLICY opencode_message_files_owner ON opencode_message_files FOR ALL TO authenticated
     USING ((SELECT auth.uid())::text = user_id)
     WITH CHECK ((SELECT auth.uid())::text = user_id);
+
+-- Replies a dead process left unfinished (marked interrupted at the next start-up): webhooks
+-- send turn.failed for them, found by this partial index.
+CREATE INDEX IF NOT EXISTS opencode_messages_interrupted
+    ON opencode_messages (created_at) WHERE status = 'interrupted';
