@@ -20,6 +20,16 @@ def _wire_fields(cls: type[Any]) -> tuple[str, ...]:
     return names
 
 
+_INIT_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _init_fields(cls: type[Any]) -> tuple[str, ...]:
+    names = _INIT_FIELDS.get(cls)
+    if names is None:
+        names = _INIT_FIELDS[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 @dataclass(frozen=True, slots=True)
 class TurnEvent:
     """Base of the turn events. ``turn_id`` is the user message that started the turn."""
@@ -37,6 +47,12 @@ class TurnEvent:
         for name in _wire_fields(type(self)):
             data[name] = getattr(self, name)
         return data
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled by the batch when events cross processes (Ray shards): the class and its
+        # fields in order, instead of dataclasses' per-event fields() walk (~4x the time).
+        cls = type(self)
+        return cls, tuple(getattr(self, name) for name in _init_fields(cls))
 
 
 @dataclass(frozen=True, slots=True)
