@@ -273,6 +273,7 @@ class FakePostgrest:
         row = self.db.get("opencode_messages", p_message_id)
         if row is None or row["session_id"] != p_session_id:
             return False
+        self._drop_files_of(p_session_id, lambda m: m["id"] == p_message_id)
         self.db.delete("opencode_messages", (p_message_id,))
         key = (p_session_id,)
         session = self.db.tables["opencode_sessions"][key]
@@ -282,6 +283,19 @@ class FakePostgrest:
             {"message_count": session["message_count"] - 1, "updated_at": now()},
         )
         return True
+
+    def _drop_files_of(self, session_id: str, doomed: Callable[[Row], bool]) -> None:
+        """The files the parts of the ``doomed`` messages name and no other message of the
+        session names go (the first DELETE of opencode_delete_message and commit_revert)."""
+        fate = {m["id"]: doomed(m) for m in self._messages_of(session_id)}
+        named: dict[bool, set[str]] = {True: set(), False: set()}
+        for part in self.db.tables["opencode_message_parts"].values():
+            file_id = (part.get("metadata") or {}).get("file_id")
+            if part["message_id"] in fate and part["type"] == "file" and file_id is not None:
+                named[fate[part["message_id"]]].add(file_id)
+        for file_id in named[True] - named[False]:
+            if self.db.get("opencode_message_files", session_id, file_id) is not None:
+                self.db.delete("opencode_message_files", (session_id, file_id))
 
     def _after(self, session_id: str, message_id: str | None) -> Callable[[Row], bool] | None:
         """Whether a message of the session is at or after ``message_id`` (None: no message)."""
@@ -378,10 +392,15 @@ class FakePostgrest:
 
     def _fn_commit_revert(self, p_session_id: str, p_from: str | None) -> int:
         after = None if p_from is None else self._after(p_session_id, p_from)
+
+        def doomed(m: Row) -> bool:
+            finished = m["status"] not in ("queued", "running")
+            return bool(m.get("reverted")) or (after is not None and finished and after(m))
+
+        self._drop_files_of(p_session_id, doomed)
         deleted = 0
         for m in self._messages_of(p_session_id):
-            finished = m["status"] not in ("queued", "running")
-            if m.get("reverted") or (after is not None and finished and after(m)):
+            if doomed(m):
                 self.db.delete("opencode_messages", (m["id"],))
                 deleted += 1
         session = self.db.get("opencode_sessions", p_session_id)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from opencode_api.store import FileData, ForkOrigin, Message, Part, Session, SqliteStore, Store
 from opencode_api.store._migrations import load_migrations
@@ -14,19 +16,58 @@ from tests.store.test_contract import at, new_session, uid
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
 
 
-def with_file(session_id: str, file_id: str) -> Message:
+def with_file(session_id: str, *file_ids: str, i: int = 0, **fields: Any) -> Message:
+    """A user message at ``at(i)`` with a file part naming each of ``file_ids`` (none: a file
+    by URL, whose part names no stored file)."""
     mid = uid("msg")
-    part = Part(
-        id=uid("prt"),
-        message_id=mid,
-        session_id=session_id,
-        type="file",
-        metadata={"file_id": file_id, "mime": "image/png", "size": 72, "filename": "a.png"},
-        created_at=at(0),
-    )
+    metadata: list[dict[str, Any]] = [
+        {"file_id": f, "mime": "image/png", "size": 72, "filename": "a.png"} for f in file_ids
+    ] or [{"url": "https://example.com/a.png", "mime": "image/png", "filename": "a.png"}]
+    parts = [
+        Part(
+            id=uid("prt"),
+            message_id=mid,
+            session_id=session_id,
+            type="file",
+            metadata=m,
+            created_at=at(i),
+        )
+        for m in metadata
+    ]
     return Message(
-        id=mid, session_id=session_id, role="user", content="look", created_at=at(0), parts=[part]
+        id=mid,
+        session_id=session_id,
+        role="user",
+        content="look",
+        created_at=at(i),
+        parts=parts,
+        **fields,
     )
+
+
+def reply(question: Message) -> Message:
+    return Message(
+        id=uid("msg"),
+        session_id=question.session_id,
+        role="assistant",
+        content="seen",
+        created_at=question.created_at + timedelta(seconds=1),
+        parent_id=question.id,
+    )
+
+
+async def put(store: Store, session_id: str, *file_ids: str) -> None:
+    await store.put_files(
+        [
+            FileData(id=f, session_id=session_id, mime="image/png", size=72, data=PNG)
+            for f in file_ids
+        ]
+    )
+
+
+async def stored(store: Store, session_id: str, *file_ids: str) -> list[str]:
+    """Which of ``file_ids`` the session still has."""
+    return sorted(f.id for f in await store.get_files(session_id, file_ids))
 
 
 async def test_file_parts_and_their_bytes(store: Store) -> None:
@@ -68,6 +109,92 @@ async def test_a_fork_gets_copies_and_deleting_the_session_drops_them(store: Sto
     assert copy.data == PNG
     page = await store.list_messages(fork.id)
     assert page is not None and page.messages[0].parts[0].metadata["file_id"] == "fil_2"
+
+
+async def test_deleting_a_message_deletes_the_files_only_it_names(store: Store) -> None:
+    s = await new_session(store)
+    await put(store, s.id, "fil_a", "fil_b", "fil_shared", "fil_pending")
+    first = with_file(s.id, "fil_a", "fil_shared", i=0)
+    second = with_file(s.id, "fil_b", "fil_shared", i=2)
+    by_url = with_file(s.id, i=4)  # its part has no file_id: it must not keep or block anything
+    for message in (first, second, by_url):
+        await store.append_message(message)
+    # fil_pending: stored just before its message (as a turn's admission does), named by none.
+
+    assert await store.delete_message(s.id, first.id)
+    assert await stored(store, s.id, "fil_a", "fil_b", "fil_shared", "fil_pending") == [
+        "fil_b",
+        "fil_pending",
+        "fil_shared",
+    ]
+    assert not await store.delete_message(s.id, first.id)
+    other = await new_session(store)
+    assert not await store.delete_message(other.id, second.id)  # not its session: nothing goes
+    assert await stored(store, s.id, "fil_b", "fil_shared") == ["fil_b", "fil_shared"]
+
+    assert await store.delete_message(s.id, second.id)
+    assert await stored(store, s.id, "fil_b", "fil_shared", "fil_pending") == ["fil_pending"]
+    got = await store.get_session(s.id)
+    assert got is not None and got.message_count == 1
+
+
+async def test_commit_revert_deletes_the_files_of_the_deleted_messages(store: Store) -> None:
+    s = await new_session(store)
+    await put(store, s.id, "fil_kept", "fil_gone", "fil_later")
+    kept = with_file(s.id, "fil_kept", i=0)
+    hidden = with_file(s.id, "fil_gone", i=2)
+    later = with_file(s.id, "fil_later", "fil_kept", i=4)
+    for message in (kept, reply(kept), hidden, reply(hidden), later):
+        await store.append_message(message)
+
+    assert await store.revert_session(s.id, hidden.id) is not None
+    # Hidden, not yet deleted: their files stay (an unrevert shows them again).
+    assert await stored(store, s.id, "fil_gone", "fil_later") == ["fil_gone", "fil_later"]
+    assert await store.commit_revert(s.id) == 3
+    assert await stored(store, s.id, "fil_kept", "fil_gone", "fil_later") == ["fil_kept"]
+
+
+async def test_a_regenerate_keeps_the_files_its_new_message_carries(store: Store) -> None:
+    """A regenerate stores its new message (queued), naming the replaced message's files by the
+    same ids, before the replaced message and all after it are deleted."""
+    s = await new_session(store)
+    await put(store, s.id, "fil_carried", "fil_dropped")
+    replaced = with_file(s.id, "fil_carried", "fil_dropped", i=0)
+    await store.append_message(replaced)
+    await store.append_message(reply(replaced))
+    new = with_file(s.id, "fil_carried", i=5, status="queued")
+    await store.append_message(new)
+
+    assert await store.commit_revert(s.id, replaced.id) == 2
+    assert await stored(store, s.id, "fil_carried", "fil_dropped") == ["fil_carried"]
+    page = await store.list_messages(s.id)
+    assert page is not None
+    [left] = page.messages
+    assert [(p.message_id, p.metadata["file_id"]) for p in left.parts] == [(new.id, "fil_carried")]
+    # Once the new message goes too, so does the file.
+    assert await store.delete_message(s.id, new.id)
+    assert await stored(store, s.id, "fil_carried") == []
+
+
+async def test_a_fork_and_its_source_delete_their_own_copies(store: Store) -> None:
+    s = await new_session(store)
+    await put(store, s.id, "fil_f")
+    message = with_file(s.id, "fil_f")
+    await store.append_message(message)
+    fork = await store.fork_session(
+        s.id, Session(id=uid("ses"), forked_from=ForkOrigin(session_id=s.id))
+    )
+    assert fork is not None
+
+    assert await store.delete_message(s.id, message.id)
+    assert await stored(store, s.id, "fil_f") == []
+    assert await stored(store, fork.id, "fil_f") == ["fil_f"]  # the fork's copy is its own
+    page = await store.list_messages(fork.id)
+    assert page is not None
+    [copy] = page.messages
+    assert await store.revert_session(fork.id, copy.id) is not None
+    assert await store.commit_revert(fork.id) == 1
+    assert await stored(store, fork.id, "fil_f") == []
 
 
 async def test_sqlite_upgrade_keeps_the_parts(tmp_path: Path) -> None:

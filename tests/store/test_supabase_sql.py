@@ -139,3 +139,42 @@ async def test_functions_and_row_level_security(db: asyncpg.Connection) -> None:
         assert deleted == "DELETE 0"
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await db.execute("SELECT opencode_reserve_usage('x', $1, 'd', 1, NULL, NULL)", BOB)
+
+
+def file_part(pid: str, mid: str, session_id: str, file_id: str) -> dict[str, object]:
+    return {**part(pid, mid, session_id), "type": "file", "metadata": {"file_id": file_id}}
+
+
+async def test_deleting_messages_deletes_the_files_only_they_name(db: asyncpg.Connection) -> None:
+    await db.execute("INSERT INTO opencode_sessions (id, user_id) VALUES ('ses_f', $1)", ALICE)
+    await db.execute(
+        "INSERT INTO opencode_message_files (session_id, id, user_id, mime, size, data) "
+        "SELECT 'ses_f', f, $1, 'image/png', 1, 'AA==' FROM unnest($2::text[]) AS f",
+        ALICE,
+        ["fil_1", "fil_2", "fil_3", "fil_pending"],
+    )
+    messages = [  # (id, seconds, file ids, status)
+        ("msg_1", 1, ["fil_1", "fil_2"], "completed"),
+        ("msg_2", 2, ["fil_2"], "completed"),
+        ("msg_3", 3, ["fil_3"], "completed"),
+        ("msg_4", 4, ["fil_3"], "queued"),  # a regenerate's new message: carries fil_3
+    ]
+    for mid, second, files, status in messages:
+        await db.execute(
+            "SELECT opencode_append_message($1::jsonb, $2::jsonb)",
+            message(
+                mid, "ses_f", role="user", status=status, created_at=f"2026-01-01T00:00:0{second}Z"
+            ),
+            json.dumps([file_part(f"prt_{mid}_{f}", mid, "ses_f", f) for f in files]),
+        )
+
+    async def files() -> list[str]:
+        rows = await db.fetch("SELECT id FROM opencode_message_files ORDER BY id")
+        return [r["id"] for r in rows]
+
+    assert await db.fetchval("SELECT opencode_delete_message('ses_f', 'msg_1')")
+    assert await files() == ["fil_2", "fil_3", "fil_pending"]  # msg_2 still names fil_2
+    assert await db.fetchval("SELECT opencode_commit_revert('ses_f', 'msg_2')") == 2
+    assert await files() == ["fil_3", "fil_pending"]  # the queued msg_4 still names fil_3
+    assert await db.fetchval("SELECT opencode_delete_message('ses_f', 'msg_4')")
+    assert await files() == ["fil_pending"]  # named by no message yet: not for these to take

@@ -5,15 +5,17 @@ for their parts, whatever their number. A copy's id is its original's first 30 c
 prefix and a ULID) followed by the fork's tag, so ids stay unique and as sortable as before.
 
 A revert flags the messages it hides (``messages.reverted``): lists, forks and the model's history
-skip them; ``commit_revert`` (the next turn) deletes them for good.
+skip them; ``commit_revert`` (the next turn) deletes them for good, and the files only they
+named.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from opencode_api.store._file_records import FileRecords
 from opencode_api.store._models import Session, utcnow
-from opencode_api.store._rows import SESSION_COLUMNS, Conn, RowMapping
+from opencode_api.store._rows import SESSION_COLUMNS, Conn
 
 # What stays of an id in a copy: "msg_" and a 26-character ULID (a copy's tag is dropped).
 ID_STEM = 30
@@ -26,7 +28,7 @@ def fork_tag(fork_id: str) -> str:
     return "_" + fork_id[-10:]
 
 
-class BranchRecords(RowMapping):
+class BranchRecords(FileRecords):
     """Mixin of ``SqlStore``."""
 
     async def fork_session(
@@ -150,6 +152,7 @@ class BranchRecords(RowMapping):
         async with self._write() as conn:
             if from_message_id is not None:
                 await self._flag_from(conn, session_id, from_message_id)
+            await self._drop_files_of(conn, session_id, "m.reverted")
             deleted = await conn.execute(
                 "DELETE FROM messages WHERE session_id = ? AND reverted", session_id
             )

@@ -1,15 +1,17 @@
 """The bytes of user messages' files in the SQL stores (API.md, "Richer input and output").
 
 They live in ``message_files``, apart from the message and part rows, so that listing messages
-never reads them; a turn reads those of its history once, by id (``get_files``).
+never reads them; a turn reads those of its history once, by id (``get_files``). Deleting messages
+deletes the files only they named (``_drop_files_of``); deleting the session deletes all of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from opencode_api.store._models import FileData
-from opencode_api.store._rows import RowMapping
+from opencode_api.store._rows import Conn, RowMapping
 
 _COLUMNS = "session_id, id, mime, size, data, created_at"
 
@@ -51,3 +53,31 @@ class FileRecords(RowMapping):
             )
             for r in rows
         ]
+
+    async def _drop_files_of(self, conn: Conn, session_id: str, doomed: str, *args: Any) -> None:
+        """Delete the files that the parts of the messages about to be deleted name and no other
+        message of the session does; ``doomed`` (SQL on messages ``m``, placeholders filled by
+        ``args``) picks those messages. Run in their deletion's transaction, before it: their
+        parts go with them (ON DELETE CASCADE), and with the parts the record of their files.
+
+        Only files those parts name, never every file no part names: a message's files are
+        stored just before the message (two writes), and a sweep in between would take them.
+        Any other part naming a file keeps it: a regenerate's new message names the replaced
+        one's files by the same ids (it is stored, still queued, before the replaced message is
+        deleted); a message a revert hides names its files until it is deleted too.
+        """
+        fid = self._json_text("p.metadata", "file_id")
+        parts = (
+            "FROM message_parts p JOIN messages m ON m.id = p.message_id "
+            "WHERE m.session_id = ? AND p.type = 'file' AND "
+        )
+        await conn.execute(
+            f"DELETE FROM message_files WHERE session_id = ? AND id IN (SELECT {fid} {parts}"
+            f"({doomed})) AND NOT EXISTS (SELECT 1 {parts}NOT ({doomed}) "
+            f"AND {fid} = message_files.id)",
+            session_id,
+            session_id,
+            *args,
+            session_id,
+            *args,
+        )

@@ -234,6 +234,9 @@ class PostgresStore(PostgresTurnWrites, SqlStore):
     def _ts(self, value: datetime) -> Any:
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
+    def _json_text(self, column: str, key: str) -> str:
+        return f"{column}->>'{key}'"  # JSON columns are JSONB here
+
     def _from_ts(self, value: Any) -> datetime:
         assert isinstance(value, datetime)
         return value.astimezone(UTC)

@@ -150,6 +150,10 @@ class SqlDialect(ABC):
     @abstractmethod
     def _from_ts(self, value: Any) -> datetime: ...
 
+    @abstractmethod
+    def _json_text(self, column: str, key: str) -> str:
+        """SQL for the text under ``key`` of the JSON object in ``column`` (NULL when absent)."""
+
     def _opt_ts(self, value: Any) -> datetime | None:
         return None if value is None else self._from_ts(value)
 

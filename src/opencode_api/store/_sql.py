@@ -185,6 +185,7 @@ class SqlStore(
     # -- messages ------------------------------------------------------------------------------
     async def delete_message(self, session_id: str, message_id: str) -> bool:
         async with self._write() as conn:
+            await self._drop_files_of(conn, session_id, "m.id = ?", message_id)
             if not await conn.execute(
                 "DELETE FROM messages WHERE id = ? AND session_id = ?", message_id, session_id
             ):

@@ -320,6 +320,9 @@ class SqliteStore(SqlStore):
             f"{v.second:02d}.{v.microsecond:06d}Z"
         )
 
+    def _json_text(self, column: str, key: str) -> str:
+        return f"json_extract({column}, '$.{key}')"  # JSON columns are TEXT here
+
     def _from_ts(self, value: Any) -> datetime:
         # _TS_FORMAT is ISO 8601: fromisoformat reads it 40x faster than strptime.
         return datetime.fromisoformat(value)

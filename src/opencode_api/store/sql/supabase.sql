@@ -209,9 +209,20 @@ END
 $$;
 
 -- Delete one message of a session (its parts go by ON DELETE CASCADE); true when it existed.
+-- First the files its parts name that no other message of the session names (a regenerated
+-- message names the same files as the one it replaced; a fork has its own copies).
 CREATE OR REPLACE FUNCTION opencode_delete_message(p_session_id TEXT, p_message_id TEXT)
 RETURNS BOOLEAN LANGUAGE plpgsql SECURITY INVOKER AS $$
 BEGIN
+    DELETE FROM opencode_message_files f
+        WHERE f.session_id = p_session_id
+            AND f.id IN (SELECT p.metadata->>'file_id' FROM opencode_message_parts p
+                JOIN opencode_messages m ON m.id = p.message_id
+                WHERE m.session_id = p_session_id AND m.id = p_message_id AND p.type = 'file')
+            AND NOT EXISTS (SELECT 1 FROM opencode_message_parts p
+                JOIN opencode_messages m ON m.id = p.message_id
+                WHERE m.session_id = p_session_id AND m.id <> p_message_id AND p.type = 'file'
+                    AND p.metadata->>'file_id' = f.id);
     DELETE FROM opencode_messages WHERE id = p_message_id AND session_id = p_session_id;
     IF NOT FOUND THEN
         RETURN FALSE;
@@ -302,7 +313,8 @@ BEGIN
 END
 $$;
 
--- The next turn after a revert (or a regenerate from p_from): delete the hidden messages.
+-- The next turn after a revert (or a regenerate from p_from): delete the hidden messages, and
+-- first the files their parts name that no other message of the session names.
 CREATE OR REPLACE FUNCTION opencode_commit_revert(p_session_id TEXT, p_from TEXT)
 RETURNS BIGINT LANGUAGE plpgsql SECURITY INVOKER AS $$
 DECLARE
@@ -318,6 +330,15 @@ BEGIN
                     AND (created_at > v_at OR (created_at = v_at AND id >= p_from));
         END IF;
     END IF;
+    DELETE FROM opencode_message_files f
+        WHERE f.session_id = p_session_id
+            AND f.id IN (SELECT p.metadata->>'file_id' FROM opencode_message_parts p
+                JOIN opencode_messages m ON m.id = p.message_id
+                WHERE m.session_id = p_session_id AND m.reverted AND p.type = 'file')
+            AND NOT EXISTS (SELECT 1 FROM opencode_message_parts p
+                JOIN opencode_messages m ON m.id = p.message_id
+                WHERE m.session_id = p_session_id AND NOT m.reverted AND p.type = 'file'
+                    AND p.metadata->>'file_id' = f.id);
     DELETE FROM opencode_messages WHERE session_id = p_session_id AND reverted;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     UPDATE opencode_sessions SET revert_message_id = NULL,
