@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
 from opencode_api._version import __version__
-from opencode_api.http._schemas import ErrorResponse, QuotaErrorResponse
+from opencode_api.http._schemas import BudgetErrorResponse, ErrorResponse, QuotaErrorResponse
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REF = "#/components/schemas/{model}"
@@ -62,7 +62,8 @@ _ERROR_TEXT = {
     413: "Request body too large (CLIENT_MAX_SIZE; on the message routes, more than "
     "MAX_INPUT_BYTES of decoded files)",
     422: "Invalid request (a field failed validation)",
-    429: "Quota exceeded or mailbox full",
+    429: "Daily quota exceeded (quota_exceeded: usage, limits, resets_at), budget spent "
+    "(budget_exceeded: spent, limit) or the session's mailbox is full (mailbox_full)",
     502: "The provider rejected the credentials or refused the request",
     503: "Unavailable right now (the store or the provider is down, overloaded or shutting "
     "down); see Retry-After",
@@ -183,7 +184,14 @@ def _sse_frame_schema(spec: RouteSpec) -> dict[str, Any]:
 def build_openapi(specs: list[RouteSpec], *, security: bool = True) -> dict[str, Any]:
     schemas = _Schemas()
     error_ref = schemas.ref(ErrorResponse)
-    quota_ref = schemas.ref(QuotaErrorResponse)
+    # A 429 is one of three bodies: quota_exceeded, budget_exceeded, mailbox_full.
+    too_many = {
+        "anyOf": [
+            schemas.ref(QuotaErrorResponse),
+            schemas.ref(BudgetErrorResponse),
+            error_ref,
+        ]
+    }
     paths: dict[str, dict[str, Any]] = {}
     for spec in specs:
         operation: dict[str, Any] = {
@@ -230,7 +238,7 @@ def build_openapi(specs: list[RouteSpec], *, security: bool = True) -> dict[str,
         if spec.name in _PROVIDER_ROUTES:
             codes.update((400, 502, 503))  # API.md's provider failures
         for code in sorted(codes):
-            ref = quota_ref if code == 429 and spec.name == "send_message" else error_ref
+            ref = too_many if code == 429 else error_ref
             responses[str(code)] = {
                 "description": _ERROR_TEXT.get(code, "Error"),
                 "content": {"application/json": {"schema": ref}},

@@ -277,6 +277,14 @@ class QuotaErrorResponse(BaseModel):
     resets_at: str
 
 
+class BudgetErrorResponse(BaseModel):
+    """429 ``budget_exceeded``: the session's ``max_cost`` or the user's ``DAILY_COST_LIMIT``."""
+
+    error: ErrorDetail
+    spent: float = Field(description="USD spent (by the session, or by the user today)")
+    limit: float = Field(description="The budget in USD")
+
+
 def message_json(message: Message) -> dict[str, Any]:
     """A message as API.md lists it: the stored fields plus ``stop_reason``."""
     data: dict[str, Any] = message.model_dump(mode="json")

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from yarl import URL
 
 from opencode_api.http._auth import user_id_of
@@ -20,9 +20,19 @@ DeliveryStatus = Literal["pending", "delivered", "failed"]
 
 
 class DeliveryListQuery(_Request):
-    session_id: str | None = Field(default=None, description="Only this session's deliveries")
-    status: DeliveryStatus | None = Field(default=None, description="Only deliveries in this state")
+    session_id: str | None = Field(
+        default=None, description="Only this session's deliveries (empty: all sessions)"
+    )
+    # "" as in API.md's ``?session_id=&status=``: no filter, as when absent.
+    status: DeliveryStatus | Literal[""] | None = Field(
+        default=None, description="Only deliveries in this state (empty: all)"
+    )
     limit: int = Field(default=100, ge=1, le=1000, description="At most this many, newest first")
+
+    @field_validator("session_id", "status")
+    @classmethod
+    def _empty_is_absent(cls, value: str | None) -> str | None:
+        return value or None
 
 
 class WebhookDeliveryOut(BaseModel):
@@ -64,7 +74,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     query = read_query(request, DeliveryListQuery)
     user_id = user_id_of(request)
     deliveries = await runtime.store.list_webhook_deliveries(
-        session_id=query.session_id, status=query.status, user_id=user_id, limit=query.limit
+        session_id=query.session_id, status=query.status or None, user_id=user_id, limit=query.limit
     )
     server_url = runtime.settings.webhook_url
     return web.json_response(
