@@ -205,12 +205,21 @@ class StreamQuery(_Request):
     after: int | None = Field(default=None, ge=0, le=2**63 - 1)
 
 
-class EventQuery(_Request):
-    session_id: str | None = None
+class _SessionFilter(_Request):
+    session_id: str | None = Field(default=None, description="Only this session's (empty: all)")
+
+    @field_validator("session_id")
+    @classmethod
+    def _empty_is_absent(cls, value: str | None) -> str | None:
+        return value or None  # ``?session_id=`` filters nothing, as when absent
 
 
-class QuestionListQuery(_Request):
-    session_id: str | None = None
+class EventQuery(_SessionFilter):
+    pass
+
+
+class QuestionListQuery(_SessionFilter):
+    pass
 
 
 # -- responses ------------------------------------------------------------------------------------
