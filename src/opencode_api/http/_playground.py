@@ -37,9 +37,10 @@ FILES: dict[str, tuple[Path, str]] = {
 _VERSIONED_CACHE = "max-age=31536000, immutable"
 _OWN_CACHE = "no-cache"
 # Model output is untrusted: even if something slipped past the sanitizer, no inline script runs,
-# and no remote image can carry data away (markdown images from other hosts do not load).
+# and no remote image can carry data away (markdown images from other hosts do not load). blob:
+# images are the page's own: a message's files, fetched with the page's credentials.
 PAGE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )

@@ -70,6 +70,14 @@ export async function api(method, path, body, { signal } = {}) {
   return response.status === 204 ? null : response.json();
 }
 
+/** The bytes at path as a Blob, fetched with the page's credentials (an <img src> could not
+ * carry a user token); throws ApiError on a non-2xx answer. */
+export async function fetchBlob(path, { signal } = {}) {
+  const response = await fetch(url(path), { headers: headers(), credentials: "same-origin", signal });
+  if (!response.ok) throw await failure(response);
+  return response.blob();
+}
+
 /**
  * Open an SSE stream with fetch (so headers can carry credentials and Last-Event-ID) and call
  * onFrame({id, event, data}) for every frame, data parsed as JSON ("[DONE]" stays a string).

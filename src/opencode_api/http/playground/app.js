@@ -8,6 +8,8 @@
 
 import { api, ApiError, getToken, server, setToken, stream } from "./api.js";
 import { Chat } from "./chat.js";
+import { Composer, messageBody } from "./composer.js";
+import * as files from "./files.js";
 import * as panels from "./panels.js";
 import { SessionFeed } from "./follow.js";
 import { SessionList } from "./sessions.js";
@@ -89,6 +91,7 @@ async function openSession(id) {
   state.feed?.stop();
   state.feed = null;
   chat.clear();
+  files.setSession(id);
   list.select(id);
   toggleSidebar(false);
   if (!id) {
@@ -147,12 +150,18 @@ async function ensureSession() {
   return state.session;
 }
 
-async function send(text) {
+async function send(text, attached) {
   const session = await act(ensureSession);
   if (!session) return;
   const queued = state.session.status === "busy" || state.sending > 0;
-  const bubble = chat.addLocal(text, queued);
-  await runTurn(session.id, `session/${session.id}/message`, { content: text, ...panels.pickedModel() }, bubble);
+  const bubble = chat.addLocal(text, queued, attached);
+  let body;
+  try {
+    body = await messageBody(text, attached);
+  } catch (error) {
+    return chat.failLocal(bubble, explain(error));
+  }
+  await runTurn(session.id, `session/${session.id}/message`, { ...body, ...panels.pickedModel() }, bubble);
 }
 
 async function regenerate(mid, content) {
@@ -276,21 +285,8 @@ async function abort() {
 }
 $("abort").addEventListener("click", abort);
 
-const input = $("composer-input");
-$("composer").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const text = input.value.trim();
-  if (!text) return;
-  input.value = "";
-  send(text);
-});
-input.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    $("composer").requestSubmit();
-  }
-  if (event.key === "Escape" && document.body.dataset.busy === "true") abort();
-});
+new Composer({ send, abort, busy: () => document.body.dataset.busy === "true" });
+$("chat").addEventListener("file-error", (event) => toast(explain(event.detail)));
 document.addEventListener("keydown", (event) => {
   if (event.altKey && event.key.toLowerCase() === "n") {
     event.preventDefault();

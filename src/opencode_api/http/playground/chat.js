@@ -3,6 +3,7 @@
 // Turn events come from the session's stream in order; message_start (re)builds its assistant
 // message from scratch, so a replay after a reload renders the same thing as the live turn did.
 
+import { fileStrip, storedFiles } from "./files.js";
 import { h, renderMarkdown } from "./markdown.js";
 
 const num = new Intl.NumberFormat("en-US");
@@ -78,6 +79,7 @@ export class Chat {
     const el = this.article(message.role, message.id);
     if (message.role === "user") {
       this.setUserText(el, message.content);
+      this.attachFiles(el, storedFiles(message.parts));
       if (message.status === "queued") this.badge(el, "queued");
     } else {
       for (const part of streamOrder(message.parts ?? [])) {
@@ -101,9 +103,10 @@ export class Chat {
   }
 
   // -- local user messages --------------------------------------------------------------------
-  addLocal(text, queued) {
+  addLocal(text, queued, files = []) {
     const el = this.article("user", null);
     this.setUserText(el, text);
+    this.attachFiles(el, files);
     this.badge(el, queued ? "queued" : "sending");
     this.pending.push(el);
     this.root.append(el);
@@ -127,7 +130,7 @@ export class Chat {
   failLocal(el, message) {
     this.pending = this.pending.filter((other) => other !== el);
     this.badge(el, "failed");
-    el.querySelector(".msg-body").append(h("div", { class: "part error", role: "alert" }, message));
+    el.querySelector(".msg-foot").before(h("div", { class: "part error", role: "alert" }, message));
   }
 
   // -- turn events ----------------------------------------------------------------------------
@@ -218,8 +221,14 @@ export class Chat {
   }
 
   setUserText(el, text) {
-    el.dataset.text = text;
-    el.querySelector(".msg-body").replaceChildren(h("div", { class: "part plain" }, text));
+    el.dataset.text = text ?? "";
+    el.querySelector(".msg-body").replaceChildren(text ? h("div", { class: "part plain" }, text) : "");
+  }
+
+  /** A user message's files, next to its text (an edit of the text keeps them). */
+  attachFiles(el, files) {
+    const strip = fileStrip(files);
+    if (strip) el.querySelector(".msg-foot").before(strip);
   }
 
   edit(el) {
