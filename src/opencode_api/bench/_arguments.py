@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--database-url postgresql://...); its CPU counts every Ray process",
     )  # fmt: skip
     add("--shards", type=int, default=2, help="with --ray: shards (default 2)")
+    add(
+        "--workers", type=int, default=1,
+        help="serve --workers N (default 1); the server's CPU counts every worker",
+    )  # fmt: skip
     add("--baseline", action="store_true", help="also measure a bare SSE proxy, report the ratio")
     add("--abort-test", action="store_true", help="also abort N busy turns mid-stream, time it")
     add(

@@ -102,11 +102,13 @@ class _Bench:
             module, argv = "opencode_api", ["serve", "--host", "127.0.0.1", "--port", str(port)]
             if self.args.ray:
                 argv += ["--ray", "--shards", str(self.args.shards)]
+            if self.args.workers > 1:
+                argv += ["--workers", str(self.args.workers)]
         else:
             module = "opencode_api.bench._baseline"
             argv = ["--port", str(port), "--llm-path", self.args.llm_path]
         child, _ = await spawn(kind, module, argv, log_dir=self.log_dir, env=self.server_env(port))
-        child.stats.tree = kind == "server" and self.args.ray
+        child.stats.tree = kind == "server" and (self.args.ray or self.args.workers > 1)
         url = f"http://127.0.0.1:{port}"
         try:
             await wait_healthy(child, url)
