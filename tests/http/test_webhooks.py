@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -395,25 +395,8 @@ async def test_every_delivery_arrives_after_a_kill_9_while_they_were_pending(
     port = free_port()
     drains: list[asyncio.Task[None]] = []
 
-    async def serve() -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "opencode_api",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        await wait_listening(process)
-        assert process.stderr is not None
-        drains.append(asyncio.create_task(_drain(process.stderr)))
-        return process
+    def serve() -> Awaitable[asyncio.subprocess.Process]:
+        return _serve(tmp_path, port, env, drains)
 
     first = await serve()
     try:
@@ -469,19 +452,8 @@ async def test_a_turn_cut_by_a_kill_9_is_turn_failed_after_the_restart(
     port = free_port()
     drains: list[asyncio.Task[None]] = []
 
-    async def serve() -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "opencode_api", "serve", "--host", "127.0.0.1"),
-            *("--port", str(port)),
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        await wait_listening(process)
-        assert process.stderr is not None
-        drains.append(asyncio.create_task(_drain(process.stderr)))
-        return process
+    def serve() -> Awaitable[asyncio.subprocess.Process]:
+        return _serve(tmp_path, port, env, drains)
 
     first = await serve()
     try:
@@ -516,6 +488,24 @@ async def test_a_turn_cut_by_a_kill_9_is_turn_failed_after_the_restart(
     )
     assert data["message"]["error"]["type"] == "interrupted"
     await asyncio.gather(*drains)
+
+
+async def _serve(
+    tmp_path: Path, port: int, env: dict[str, str], drains: list[asyncio.Task[None]]
+) -> asyncio.subprocess.Process:
+    """``opencode-api serve`` in a child process on ``port``, listening; its stderr drained."""
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "opencode_api", "serve", "--host", "127.0.0.1"),
+        *("--port", str(port)),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    await wait_listening(process)
+    assert process.stderr is not None
+    drains.append(asyncio.create_task(_drain(process.stderr)))
+    return process
 
 
 async def _drain(stream: asyncio.StreamReader) -> None:
