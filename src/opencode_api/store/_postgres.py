@@ -1,4 +1,4 @@
-"""PostgreSQL backend (asyncpg pool): the backend for several server processes."""
+"""PostgreSQL backend (asyncpg connections, `PgPool`): the backend for several server processes."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from opencode_api.store._errors import (
     StoreValueError,
 )
 from opencode_api.store._migrations import load_migrations
+from opencode_api.store._pg_pool import PgPool
 from opencode_api.store._pg_turn import PostgresTurnWrites
 from opencode_api.store._rows import Conn, Row, StatementCount
 from opencode_api.store._sql import SqlStore
@@ -103,7 +104,7 @@ class PostgresStore(PostgresTurnWrites, SqlStore):
         self._min_size = min_size
         self._max_size = max_size
         self._command_timeout = command_timeout
-        self._pool: asyncpg.Pool | None = None
+        self._pool: PgPool | None = None
         self._counts = StatementCount()
 
     def __repr__(self) -> str:
@@ -114,14 +115,16 @@ class PostgresStore(PostgresTurnWrites, SqlStore):
             return
         import asyncpg
 
-        pool = await asyncpg.create_pool(
-            self.dsn,
-            min_size=self._min_size,
-            max_size=self._max_size,
-            statement_cache_size=self._statement_cache_size,
-            command_timeout=self._command_timeout,
-            reset=_end_interrupted_transaction,
-        )
+        async def connect() -> asyncpg.Connection:
+            conn: asyncpg.Connection = await asyncpg.connect(
+                self.dsn,
+                statement_cache_size=self._statement_cache_size,
+                command_timeout=self._command_timeout,
+            )
+            return conn
+
+        pool = PgPool(connect, min_size=self._min_size, max_size=self._max_size)
+        await pool.open()
         try:
             await self._migrate(pool)
         except BaseException:
@@ -129,7 +132,7 @@ class PostgresStore(PostgresTurnWrites, SqlStore):
             raise
         self._pool = pool
 
-    async def _migrate(self, pool: asyncpg.Pool) -> None:
+    async def _migrate(self, pool: PgPool) -> None:
         import asyncpg
 
         migrations = load_migrations("postgres")
@@ -166,7 +169,7 @@ class PostgresStore(PostgresTurnWrites, SqlStore):
         if pool is not None:
             await pool.close()
 
-    def _open_pool(self) -> asyncpg.Pool:
+    def _open_pool(self) -> PgPool:
         if self._pool is None:
             raise StoreNotOpen("PostgresStore is not open: await store.open() first")
         return self._pool
@@ -240,15 +243,3 @@ class PostgresStore(PostgresTurnWrites, SqlStore):
     def _from_ts(self, value: Any) -> datetime:
         assert isinstance(value, datetime)
         return value.astimezone(UTC)
-
-
-async def _end_interrupted_transaction(conn: Any) -> None:
-    """What a connection needs on its way back to the pool, instead of asyncpg's reset query.
-
-    That query (unlisten, close cursors, unlock advisory locks, reset settings) is one more round
-    trip per transaction, for state this store never leaves behind: no LISTEN, no cursors or
-    session settings, and its advisory locks are transaction-scoped. Only a transaction that was
-    interrupted (a cancelled caller) must not stay open.
-    """
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
