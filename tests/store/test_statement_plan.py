@@ -17,6 +17,7 @@ transactions, the same on SQLite and PostgreSQL:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from itertools import count
@@ -212,3 +213,25 @@ async def test_statements_of_a_turn(sql_store: SqliteStore | PostgresStore) -> N
     assert page is not None
     assert [m.status for m in page.messages] == ["completed"] * 6
     assert [len(m.parts) for m in page.messages] == [0, 3, 0, 3, 0, 6]
+
+
+async def test_concurrent_turns_share_transactions_on_sqlite(tmp_path: Path) -> None:
+    """SQLite commits the writes of one loop tick together (group commit): 20 sessions taking a
+    turn at once cost the transactions of one turn (creation, user message, reply, step), not 20
+    times that; each write still counts its statements (SAVEPOINT and RELEASE in a group)."""
+    store = SqliteStore(str(tmp_path / "groups.db"))
+    await store.open()
+    try:
+        sessions = await asyncio.gather(
+            *(store.create_session(Session(id=uid("ses"), user_id="u")) for _ in range(20))
+        )
+        before = Counted(store.statements, store.transactions)
+        await asyncio.gather(*(TurnWriter(s.id).run(store) for s in sessions))
+        one_turn = EXPECTED["SqliteStore"]["one_step"]
+        assert store.transactions - before.transactions <= one_turn.transactions
+        assert store.statements - before.statements == 20 * one_turn.statements
+        for session in sessions:
+            got = await store.get_session(session.id)
+            assert got is not None and got.message_count == 2
+    finally:
+        await store.close()

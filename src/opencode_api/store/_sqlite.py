@@ -16,16 +16,10 @@ from opencode_api.store._errors import MigrationError, StoreConflict, StoreError
 from opencode_api.store._migrations import load_migrations
 from opencode_api.store._rows import Conn, StatementCount
 from opencode_api.store._sql import SqlStore
-from opencode_api.store._sqlite_conns import LoopConn, LoopReadConn, SqliteConn, is_busy
+from opencode_api.store._sqlite_conns import LoopReadConn, SqliteConn, is_busy
+from opencode_api.store._sqlite_groups import CommitGroups
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def _sync_rollback(db: sqlite3.Connection) -> None:
-    try:
-        db.execute("ROLLBACK")
-    except sqlite3.OperationalError:
-        pass  # SQLite already rolled the transaction back itself
 
 
 async def _end(db: aiosqlite.Connection, statement: str) -> None:
@@ -76,6 +70,7 @@ class SqliteStore(SqlStore):
         self._all_readers: list[aiosqlite.Connection] = []
         self._write_lock = asyncio.Lock()
         self._loop_writer: sqlite3.Connection | None = None
+        self._commit_groups: CommitGroups | None = None
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
         self._counts = StatementCount()
@@ -109,7 +104,15 @@ class SqliteStore(SqlStore):
                 self._all_readers.append(reader)
                 self._readers.put_nowait(reader)
             if not self._memory:
-                self._loop_writer = await asyncio.to_thread(self._connect_loop_writer)
+                loop_db = await asyncio.to_thread(self._connect_loop_writer)
+                self._loop_writer = loop_db
+                self._commit_groups = CommitGroups(
+                    loop_db,
+                    self._counts,
+                    self._write_lock,
+                    lambda: self._begin_immediate(loop_db),
+                    self._after_commit,
+                )
         except BaseException:
             await writer.close()
             await self._close_readers()
@@ -177,6 +180,9 @@ class SqliteStore(SqlStore):
             if self._checkpoint is not None:
                 await asyncio.gather(self._checkpoint, return_exceptions=True)
                 self._checkpoint = None
+            if self._commit_groups is not None:
+                self._commit_groups.flush()
+                self._commit_groups = None
             loop_writer, self._loop_writer = self._loop_writer, None
             if loop_writer is not None:
                 loop_writer.close()
@@ -216,30 +222,13 @@ class SqliteStore(SqlStore):
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[Conn]:
         db = self._open_writer()
-        loop_db = self._loop_writer
-        if loop_db is None:  # :memory: has one connection, in aiosqlite's thread
+        groups = self._commit_groups
+        if groups is None:  # :memory: has one connection, in aiosqlite's thread
             async with self._write_lock, self._transaction(db, "BEGIN IMMEDIATE") as conn:
                 yield conn
             return
-        async with self._write_lock:
-            await self._begin_immediate(loop_db)
-            self._counts.statements += 2  # BEGIN IMMEDIATE, and COMMIT or ROLLBACK
-            self._counts.transactions += 1
-            try:
-                yield LoopConn(loop_db, self._counts)
-            except BaseException as exc:
-                _sync_rollback(loop_db)
-                if isinstance(exc, sqlite3.IntegrityError):
-                    raise StoreConflict(f"SQLite: {exc}") from exc
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"SQLite: {exc}") from exc
-                raise
-            try:
-                loop_db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                _sync_rollback(loop_db)
-                raise StoreError(f"SQLite: {exc}") from exc
-            self._after_commit()
+        async with groups.write() as conn:
+            yield conn
 
     async def _begin_immediate(self, db: sqlite3.Connection) -> None:
         """Take SQLite's write lock; while another process holds it, back off asynchronously."""
