@@ -195,6 +195,11 @@ class Runtime(HistoryOperations):
         count = getattr(self.store, "statements", None)
         return count if isinstance(count, int) else None
 
+    def store_transactions(self) -> int | None:
+        """Write and read transactions (COMMITs) since the store opened, or None."""
+        count = getattr(self.store, "transactions", None)
+        return count if isinstance(count, int) else None
+
     def stats(self) -> SupervisorStats:
         """Live and busy sessions, activations, restarts, mailbox depths (for metrics)."""
         return self.placement.stats()

@@ -125,6 +125,7 @@ class _Bench:
         # RSS from before the sessions exist; CPU from after they are created (turns only).
         rss_before = stats.rss() if stats else None
         marks: dict[str, float] = {}
+        by_process: dict[str, float] = {}
 
         def created() -> None:
             if self.args.profile and label == "server" and stats is not None:
@@ -134,6 +135,8 @@ class _Bench:
                 marks["provider"] = self.fake.stats.cpu_seconds()
             if stats is not None:
                 marks["server"] = stats.cpu_seconds()
+                if stats.tree:
+                    by_process.update(stats.cpu_by_process())
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -151,6 +154,10 @@ class _Bench:
         if stats is not None and "server" in marks:
             stats.rss()
             cpu_seconds = stats.cpu_seconds() - marks["server"]
+            split = None
+            if stats.tree:
+                now = stats.cpu_by_process()
+                split = {kind: now[kind] - by_process.get(kind, 0.0) for kind in now}
             profiling = self.args.profile and label == "server"
             if profiling:
                 turns_window = await take_window(stats.pid, self.profile_prefix, 1)
@@ -161,6 +168,7 @@ class _Bench:
                 high_water_mark=stats.high_water_mark(),
                 cpu_seconds=cpu_seconds,
                 tail_cpu_seconds=tail_cpu,
+                cpu_by_process=split,
             )
             if profiling:
                 tail_window = await take_window(stats.pid, self.profile_prefix, 2)

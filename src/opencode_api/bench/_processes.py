@@ -57,6 +57,18 @@ class ProcessStats:
             return own
         return own + sum(_cpu_of(pid, children=True) for pid in _descendants(self.pid))
 
+    def cpu_by_process(self) -> dict[str, float]:
+        """With ``tree``: CPU seconds by kind of process. ``server`` is the root (a front end, or
+        the workers' supervisor); ``shards`` Ray's worker processes (titled ``ray::...``: the
+        shard actors); ``workers`` other opencode-api processes; ``ray`` the rest (GCS, raylet,
+        Ray's agents)."""
+        spent = {"server": _cpu_of(self.pid, children=True)}
+        if self.tree:
+            for pid in _descendants(self.pid):
+                kind = _kind(pid)
+                spent[kind] = spent.get(kind, 0.0) + _cpu_of(pid, children=True)
+        return spent
+
     async def quiet(
         self, *, interval: float = 0.25, idle_share: float = 0.02, limit: float = 30.0
     ) -> float:
@@ -211,6 +223,18 @@ def _cpu_of(pid: int, *, children: bool = False) -> float:
     if children:
         ticks += int(fields[13]) + int(fields[14])
     return ticks / _CLOCK_TICKS
+
+
+def _kind(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "ray"
+    if argv[0].startswith(b"ray::"):
+        return "shards"
+    if any(b"opencode_api" in arg or b"opencode-api" in arg for arg in argv):
+        return "workers"
+    return "ray"
 
 
 def _descendants(root: int) -> list[int]:

@@ -22,6 +22,8 @@ class ServerFigures:
     cpu_seconds: float | None = None
     # CPU after the last turn ended, until the server was quiet (background titles, writes, GC).
     tail_cpu_seconds: float | None = None
+    # Under --ray or --workers: cpu_seconds split by kind of process (ProcessStats.cpu_by_process).
+    cpu_by_process: dict[str, float] | None = None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -101,6 +103,11 @@ def summarize(
         "server_cpu_ms_per_turn": cpu_per_turn,
         "server_tail_cpu_seconds": _round(server.tail_cpu_seconds),
         "server_cpu_ms_per_turn_all_in": all_in,
+        "server_cpu_ms_per_turn_by_process": (
+            {kind: round(cpu * 1000.0 / len(ok), 3) for kind, cpu in server.cpu_by_process.items()}
+            if server.cpu_by_process and ok
+            else None
+        ),
         "client_cpu_seconds": _round(client_cpu_seconds),
         # The fake provider's CPU: when it nears the wall time, the fake (not the server) limits.
         "provider_cpu_seconds": _round(provider_cpu_seconds),
@@ -138,9 +145,10 @@ _TABLE_ROWS = (
         "tail CPU (s) / all-in per turn (ms)",
         ("server_tail_cpu_seconds", "server_cpu_ms_per_turn_all_in"),
     ),
+    ("CPU ms per turn by process", "server_cpu_ms_per_turn_by_process"),
     (
-        "store statements / PostgreSQL CPU ms per turn",
-        ("store_statements_per_turn", "postgres_cpu_ms_per_turn"),
+        "store statements / transactions / PostgreSQL CPU ms per turn",
+        ("store_statements_per_turn", "store_transactions_per_turn", "postgres_cpu_ms_per_turn"),
     ),
     ("fake provider / client CPU (s)", ("provider_cpu_seconds", "client_cpu_seconds")),
     ("server peak RSS (MiB)", "server_peak_rss_bytes"),
@@ -165,6 +173,8 @@ def _cell(summary: dict[str, Any] | None, key: Any) -> str:
         return f"{value / 1024:.1f}"
     if key == "errors":
         return ", ".join(f"{kind}: {count}" for kind, count in value.items()) or "none"
+    if key == "server_cpu_ms_per_turn_by_process":
+        return ", ".join(f"{kind} {ms}" for kind, ms in value.items())
     return str(value)
 
 

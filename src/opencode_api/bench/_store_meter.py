@@ -1,7 +1,7 @@
-"""The store's share of a turn, for ``opencode-api bench``: SQL statements per turn (the server's
-``opencode_store_statements`` gauge on /metrics) and, for a PostgreSQL on this machine, the
-database server's own CPU per turn (a store that moves work into the database has not made it
-free)."""
+"""The store's share of a turn, for ``opencode-api bench``: SQL statements and transactions per
+turn (the server's ``opencode_store_statements`` and ``opencode_store_transactions`` gauges on
+/metrics) and, for a PostgreSQL on this machine, the database server's own CPU per turn (a store
+that moves work into the database has not made it free)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import aiohttp
 
 from opencode_api.bench._processes import postgres_cpu_seconds
 
-_GAUGE = re.compile(rb"^opencode_store_statements (\S+)$", re.MULTILINE)
+_GAUGE = re.compile(rb"^opencode_store_(statements|transactions) (\S+)$", re.MULTILINE)
 _LOCAL_HOSTS = ("@127.0.0.1", "@localhost", "@[::1]", "@/")
 
 
-async def store_statements(url: str) -> int | None:
-    """The server's statement count, or None (a store that does not count, or no /metrics)."""
+async def store_counts(url: str) -> dict[str, int]:
+    """The server's statement and transaction counts (none from a store that does not count, or
+    without /metrics)."""
     try:
         async with (
             aiohttp.ClientSession() as http,
@@ -26,9 +27,8 @@ async def store_statements(url: str) -> int | None:
         ):
             body = await response.read()
     except (aiohttp.ClientError, TimeoutError):
-        return None
-    match = _GAUGE.search(body)
-    return int(float(match.group(1))) if match else None
+        return {}
+    return {m.group(1).decode(): int(float(m.group(2))) for m in _GAUGE.finditer(body)}
 
 
 class StoreMeter:
@@ -40,24 +40,27 @@ class StoreMeter:
         self._postgres_here = local.startswith("postgres") and any(
             host in local for host in _LOCAL_HOSTS
         )
-        self._statements: int | None = None
+        self._counts: dict[str, int] = {}
         self._postgres_cpu: float | None = None
 
     async def start(self) -> None:
-        self._statements = await store_statements(self._url)
+        self._counts = await store_counts(self._url)
         if self._postgres_here:
             self._postgres_cpu = await asyncio.to_thread(postgres_cpu_seconds)
 
     async def figures(self, turns: int) -> dict[str, Any]:
         """Per turn since ``start`` (session creation included: one statement per session)."""
         turns = max(turns, 1)
-        statements = await store_statements(self._url)
+        counts = await store_counts(self._url)
         figures: dict[str, Any] = {
             "store_statements_per_turn": None,
+            "store_transactions_per_turn": None,
             "postgres_cpu_ms_per_turn": None,
         }
-        if statements is not None and self._statements is not None:
-            figures["store_statements_per_turn"] = round((statements - self._statements) / turns, 2)
+        for name in ("statements", "transactions"):
+            if name in counts and name in self._counts:
+                sent = counts[name] - self._counts[name]
+                figures[f"store_{name}_per_turn"] = round(sent / turns, 2)
         if self._postgres_cpu is not None:
             spent = await asyncio.to_thread(postgres_cpu_seconds) - self._postgres_cpu
             figures["postgres_cpu_ms_per_turn"] = round(spent * 1000.0 / turns, 3)

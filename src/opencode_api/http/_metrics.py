@@ -52,6 +52,11 @@ class Metrics:
             "SQL statements the store sent since it opened (round trips on PostgreSQL)",
             registry=r,
         )
+        self.store_transactions = Gauge(
+            "opencode_store_transactions",
+            "Transactions (BEGIN ... COMMIT) the store ran since it opened",
+            registry=r,
+        )
         self.abort_latency = Histogram(
             "opencode_abort_seconds",
             "From an abort request to the end of the aborted turn's stream, in the server",
@@ -69,6 +74,9 @@ class Metrics:
         statements = self.runtime.store_statements()
         if statements is not None:
             self.store_statements.set(statements)
+        transactions = self.runtime.store_transactions()
+        if transactions is not None:
+            self.store_transactions.set(transactions)
 
     def attach(self, runtime: Runtime) -> None:
         """Read the runtime's gauges at scrape time and count every turn it finishes."""
