@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from opencode_api.actors import Runtime, TurnEvent
+from opencode_api.store import Session
 from opencode_api.testing import FakeLLMServer, Reply, ToolCall, Usage
 from tests.actors.conftest import make_settings
 
@@ -443,3 +444,32 @@ async def test_embedded_example_from_architecture(
             printed.append(event.type)
     assert printed[0] == "message_start" and printed[-1] == "done"
     assert (tmp_path / "x.db").exists()
+
+
+async def test_a_session_created_here_is_not_read_back_when_its_actor_starts(
+    runtime: Runtime, fake: FakeLLMServer
+) -> None:
+    """Its actor starts from the session ``create_session`` returned, with later updates."""
+    fresh = await runtime.create_session()
+    before = runtime.store_statements()
+    assert before is not None
+    events = [e async for e in runtime.send(fresh.id, "hi")]
+    assert events[-1].to_dict()["stop_reason"] == "stop"
+    first_turn = runtime.store_statements() - before  # type: ignore[operator]
+
+    # The same turn for a session this process did not create (read once, as a client would):
+    # its actor reads it.
+    created = await runtime.store.create_session(Session(id="ses_made_elsewhere"))
+    await runtime.get_session(created.id)
+    before = runtime.store_statements()
+    events = [e async for e in runtime.send(created.id, "hi")]
+    assert events[-1].to_dict()["stop_reason"] == "stop"
+    assert runtime.store_statements() - before == first_turn + 1  # type: ignore[operator]
+
+    # An update before the first turn is what the actor starts from.
+    renamed = await runtime.create_session()
+    await runtime.update_session(renamed.id, title="named before its first turn")
+    events = [e async for e in runtime.send(renamed.id, "hi")]
+    assert events[-1].to_dict()["stop_reason"] == "stop"
+    assert (await runtime.get_session(renamed.id)).title == "named before its first turn"
+    assert runtime.placement.live(renamed.id) is not None

@@ -93,7 +93,7 @@ class SessionDirectory:
             webhook_url=self._webhook_target(fields.get("webhook_url")),
         )
         created = await self._store.create_session(session)
-        self._recent.remember(created)
+        self._recent.remember(created, new=True)
         self._publish("session.created", created.id, user_id, lambda: {"info": jsonable(created)})
         return created
 
@@ -103,6 +103,10 @@ class SessionDirectory:
             raise NotFoundError("session", session_id)
         self._recent.remember(session)
         return session
+
+    def take_new(self, session_id: str) -> Session | None:
+        """A session created by this process that no actor has held yet (``RecentSessions``)."""
+        return self._recent.take_new(session_id)
 
     async def for_turn(self, session_id: str, user_id: str | None) -> Session:
         """Like ``get``, from memory when the session was used lately."""
