@@ -63,10 +63,13 @@ class Settings(BaseSettings):
     supabase_url: str | None = None
     supabase_key: SecretStr | None = None
     pg_statement_cache_size: int | None = None
-    # PostgreSQL connections per server process (asyncpg pool; keep processes x pool below
+    # PostgreSQL connections per server process (PgPool; keep processes x pool below
     # PostgreSQL's max_connections). At hundreds of concurrent turns a small pool is the limit:
     # 1,000 concurrent turns measured 84-94 turns/s at 20 and 108-117 at 60 (BENCHMARKS.md).
     database_pool_size: int = Field(default=50, ge=1)
+    # Seconds a PostgreSQL statement may take before the client gives up on it (the turn that
+    # waited gets an `unavailable` error; the connection is replaced).
+    database_statement_timeout: float = Field(default=60.0, gt=0)
 
     # -- auth and quota ---------------------------------------------------------------------
     opencode_server_password: SecretStr | None = None

@@ -168,6 +168,42 @@ def test_settings_size_the_postgres_pool() -> None:
     assert isinstance(store, PostgresStore) and store._max_size == 7
 
 
+@pytest.mark.postgres
+async def test_a_statement_past_the_timeout_fails_and_the_store_goes_on(
+    postgres_database_url: str,
+) -> None:
+    """DATABASE_STATEMENT_TIMEOUT: a write stuck behind a row lock fails once it passes."""
+    import asyncpg
+
+    from opencode_api.actors._runtime import open_store_for
+    from opencode_api.settings import Settings
+
+    settings = Settings(database_url=postgres_database_url, database_statement_timeout=0.5)
+    store = open_store_for(settings)
+    await store.open()
+    locker = await asyncpg.connect(postgres_database_url)
+    try:
+        session = await store.create_session(Session(id="ses_timeout", user_id="u"))
+        message = Message(id="msg_timeout", session_id=session.id, role="user", content="x")
+        async with locker.transaction():
+            await locker.execute("SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", session.id)
+            with pytest.raises(StoreError):
+                await store.append_message(message)  # its session update waits on the lock
+            # The driver cancels the statement on the server: once nothing waits on the lock any
+            # more, releasing it lets nothing through.
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            while await locker.fetchval(waiting):
+                pass
+        page = await store.list_messages(session.id)
+        assert page is not None and page.messages == []  # the timed-out write stored nothing
+        await store.append_message(message)
+        page = await store.list_messages(session.id)
+        assert page is not None and [m.id for m in page.messages] == ["msg_timeout"]
+    finally:
+        await locker.close()
+        await store.close()
+
+
 class _BusyOnce:
     """The loop's connection, but its first SELECT is refused as if another process held a lock
     (a real one is hard to get in WAL mode: only crash recovery makes readers wait)."""

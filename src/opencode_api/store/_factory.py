@@ -68,6 +68,7 @@ def open_store_for(settings: Settings) -> Store:
     options: dict[str, Any] = {}
     if url.startswith("postgres"):
         options["max_size"] = settings.database_pool_size
+        options["command_timeout"] = settings.database_statement_timeout
         if settings.pg_statement_cache_size is not None:
             options["statement_cache_size"] = settings.pg_statement_cache_size
     elif url.startswith("supabase"):

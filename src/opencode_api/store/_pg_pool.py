@@ -7,9 +7,10 @@ per release). Measured here with ten connections and ``SELECT 1``: 100-150 us of
 borrowed statement through ``asyncpg.Pool`` (with this store's reset), 46 us through a free list.
 
 What it keeps of asyncpg's: connections made on demand up to ``max_size`` (``min_size`` at open),
-waiters served first come first served, a connection that broke (closed, a cancelled or
-timed-out statement, a transaction left open) never lent again, and idle connections above
-``min_size`` closed after ``max_idle`` seconds.
+waiters served first come first served, a connection that broke (closed, a driver error, a
+transaction left open) never lent again, a statement cancelled or timed out cancelled on the
+server before its connection runs another, and idle connections above ``min_size`` closed after
+``max_idle`` seconds.
 """
 
 from __future__ import annotations
@@ -171,16 +172,13 @@ def _leaves_connection_usable(exc: BaseException) -> bool:
 
     An error the server reported, or one the caller raised between statements, leaves the
     protocol idle (a transaction it was in is rolled back by then; ``_give_back`` checks). A
-    cancellation, a timeout or a driver-level failure may have left a statement running or
-    half-read: such a connection is closed (a new one is cheaper than reasoning about its state).
+    statement cancelled or timed out is cancelled on the server by asyncpg, which makes the
+    connection's next statement wait for that: the connection is lent again (closing it would
+    drop the cancel request, and the statement would run on). A driver-level failure (a broken
+    socket, a protocol error) closes it.
     """
     import asyncpg
 
-    return not isinstance(
-        exc,
-        asyncio.CancelledError
-        | TimeoutError
-        | OSError
-        | asyncpg.InterfaceError
-        | asyncpg.InternalClientError,
-    )
+    if isinstance(exc, TimeoutError):  # an OSError, but the driver's statement timeout
+        return True
+    return not isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.InternalClientError)
