@@ -108,7 +108,6 @@ class MessageRequest(_Request):
             raise ValueError("must not be blank")
         return value
 
-
     def send_options(self, user_id: str | None, busy: BusyPolicy = "queue") -> SendOptions:
         """The turn's options (``TurnRequest``'s keyword fields) this request gives."""
         return SendOptions(
