@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 from ulid import ULID
@@ -21,3 +22,17 @@ def test_ids_are_prefixed_unique_and_increasing() -> None:
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert all(i.startswith("msg_") and len(i) == 30 for i in ids)
     assert ULID.from_str(ids[0][4:]).timestamp > 1.7e9
+
+
+def test_a_forked_child_does_not_reuse_the_parents_random_bytes() -> None:
+    new_id("x")  # the parent holds unused random bytes now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, then out
+        os.write(write, new_id("x").encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    parent = new_id("x")
+    # The random part (the last 16 characters) differs: the child read its own bytes.
+    assert child[-16:] != parent[-16:]
