@@ -137,12 +137,16 @@ async def deliveries(client: Any, **query: str) -> list[dict[str, Any]]:
 
 
 async def until_stored(client: Any, done: Callable[[list[dict[str, Any]]], bool]) -> None:
-    """Until ``GET /webhook/delivery`` shows ``done`` (the outcome is written right after the
-    receiver answered): a bounded condition wait, polling the route."""
+    """Until ``GET /webhook/delivery`` shows ``done``: asked again each time the sender stored
+    another attempt's outcome (it is written right after the receiver answered)."""
+    webhooks = client.server.app[RUNTIME].webhooks
+    assert webhooks is not None
     async with asyncio.timeout(20):
-        # No event crosses the HTTP boundary: a client polls, as a client of the API would.
-        while not done(await deliveries(client)):  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
+        while True:
+            seen = webhooks.sender.stored
+            if done(await deliveries(client)):
+                return
+            await webhooks.sender.wait_stored(seen)
 
 
 async def test_a_finished_turn_is_delivered_signed_to_the_session_and_server_targets(

@@ -190,6 +190,11 @@ class Runtime(HistoryOperations):
             raise AttributeError("sessions of this runtime are not placed in this process")
         return placement.supervisor
 
+    @property
+    def webhooks(self) -> Webhooks | None:
+        """This runtime's webhooks (None: off, without ``WEBHOOK_SECRET``)."""
+        return self._webhooks
+
     def store_statements(self) -> int | None:
         """SQL statements (round trips on PostgreSQL) since the store opened, or None."""
         count = getattr(self.store, "statements", None)

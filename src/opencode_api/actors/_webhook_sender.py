@@ -56,9 +56,23 @@ class WebhookSender:
         self._inflight: set[asyncio.Task[None]] = set()
         self._next_due: datetime | None = None
         self._task: asyncio.Task[None] | None = None
+        # Attempts whose outcome was stored, and an event set at the next one (wait_stored).
+        self.stored = 0
+        self._stored_event = asyncio.Event()
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def wait_stored(self, after: int) -> None:
+        """Until more than ``after`` attempts have their outcome stored (``stored`` counts them):
+        for whoever watches deliveries from inside the process (tests, embedding code)."""
+        while self.stored <= after:
+            await self._stored_event.wait()
+
+    def _outcome_stored(self) -> None:
+        self.stored += 1
+        event, self._stored_event = self._stored_event, asyncio.Event()
+        event.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="opencode_api.webhook_sender")
@@ -188,6 +202,7 @@ class WebhookSender:
         try:
             if not await self._store.finish_webhook_attempt(outcome, self.owner):
                 log.warning("webhook claim lost before the outcome", delivery_id=delivery.id)
+            self._outcome_stored()
         except StoreError:
             # The claim runs out and the delivery is sent again: at-least-once.
             log.warning("store unavailable: webhook outcome not stored", delivery_id=delivery.id)
