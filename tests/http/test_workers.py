@@ -56,6 +56,7 @@ async def test_two_workers_share_sessions(tmp_path: Path, fake: FakeLLMServer) -
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: a failed test kills the workers too
     )
     try:
         await wait_listening(process, 2)
@@ -102,6 +103,6 @@ async def test_two_workers_share_sessions(tmp_path: Path, fake: FakeLLMServer) -
         code = await asyncio.wait_for(process.wait(), 30)
     finally:
         if process.returncode is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
     assert code == 0, (await process.stderr.read()).decode()[-2000:] if process.stderr else ""
