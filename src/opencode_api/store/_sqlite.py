@@ -12,12 +12,12 @@ from typing import Any
 
 import aiosqlite
 
-from opencode_api.store._errors import MigrationError, StoreConflict, StoreError, StoreNotOpen
+from opencode_api.store._errors import MigrationError, StoreError, StoreNotOpen
 from opencode_api.store._migrations import load_migrations
 from opencode_api.store._rows import Conn, StatementCount
 from opencode_api.store._sql import SqlStore
 from opencode_api.store._sqlite_conns import LoopReadConn, SqliteConn, is_busy
-from opencode_api.store._sqlite_groups import CommitGroups
+from opencode_api.store._sqlite_groups import CommitGroups, store_error
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -45,7 +45,8 @@ class SqliteStore(SqlStore):
     other processes sharing the file are waited for (``busy_timeout_ms``). Reads use their own
     connections in threads and see committed data (WAL readers never block the writer).
 
-    Write transactions run on the event loop thread, each in one step. This is a deliberate
+    Write transactions run on the event loop thread, each in one step, and the writes of one
+    loop tick share a COMMIT (``CommitGroups``, store/_sqlite_groups.py). This is a deliberate
     exception to "no blocking calls on the loop": a write here is a few short statements on
     pages SQLite has in memory (tens of microseconds), while a thread hop per statement costs
     more than the statement and serialized every session behind the writer thread (measured:
@@ -208,11 +209,10 @@ class SqliteStore(SqlStore):
             yield SqliteConn(db, self._counts)
         except BaseException as exc:
             await _rollback(db)
-            if isinstance(exc, sqlite3.IntegrityError):
-                raise StoreConflict(f"SQLite: {exc}") from exc
-            if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"SQLite: {exc}") from exc
-            raise
+            error = store_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
         try:
             await _end(db, "COMMIT")
         except sqlite3.Error as exc:
