@@ -347,3 +347,25 @@ def test_no_secret_reaches_the_status() -> None:
     servers = McpServers(dict(config.servers), FAST)
     shown = str([status.to_dict() for status in servers.statuses()])
     assert HTTP_KEY not in shown and "h.example" not in shown and sys.executable not in shown
+
+
+async def test_closing_stops_a_server_whose_transport_swallows_the_cancellation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen under load with a server answering 401: the cancellation of the connection task was
+    swallowed inside the transport's teardown, the task went on retrying, and closing hung."""
+    from opencode_api.tools import _mcp
+
+    attempts = asyncio.Event()
+
+    async def swallowing(self: _mcp.McpServer) -> None:
+        attempts.set()
+        try:
+            await asyncio.Event().wait()  # connecting, until cancelled
+        except asyncio.CancelledError:
+            raise RuntimeError("HTTP status 401") from None  # the teardown's own error wins
+
+    monkeypatch.setattr(_mcp.McpServer, "_connect_and_serve", swallowing)
+    async with registry_of({"srv": {"url": "http://127.0.0.1:9/mcp"}}):
+        await attempts.wait()
+    # Leaving the block closed the registry: had the task gone on retrying, this would hang.

@@ -49,6 +49,16 @@ class McpServerStatus:
         return data
 
 
+# How long aclose() waits for the connection task before cancelling it again.
+_CLOSE_PATIENCE = 5.0
+
+
+def _cancel_requested() -> bool:
+    """Whether this task was cancelled, even if the CancelledError was swallowed on the way."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 @dataclass(frozen=True, slots=True)
 class McpTimings:
     """The knobs of ``MCP_*`` settings: a call's timeout, the handshake's, the reconnect backoff."""
@@ -127,7 +137,10 @@ class McpServer:
         if task is None:
             return
         task.cancel()
-        await asyncio.wait([task])
+        while not (await asyncio.wait([task], timeout=_CLOSE_PATIENCE))[0]:
+            # Still running: a library between us and the socket swallowed the cancellation.
+            log.warning("mcp.server_close_slow", server=self.name)
+            task.cancel()
         self._session = None
 
     def snapshot(self) -> McpServerStatus:
@@ -174,6 +187,10 @@ class McpServer:
                 reason = "the connection was lost"
             except Exception as exc:
                 reason = describe_failure(exc)
+            if _cancel_requested():
+                # aclose() cancelled us and the transport's teardown swallowed the CancelledError
+                # (seen with a server answering 401, under load): stop as asked, not retry forever.
+                raise asyncio.CancelledError
             if self.status == "connected":
                 attempt = 0
             self._session = None
