@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -54,6 +55,33 @@ async def test_reuses_connections_and_never_opens_more_than_max_size(
     assert len(set(pids)) == 3
     await pool.close()
     assert pool.size == 0 and all(conn.is_closed() for conn in connections)
+
+
+async def test_idle_connections_above_min_size_are_closed(
+    postgres_database_url: str, connections: list[asyncpg.Connection]
+) -> None:
+    pool = make_pool(postgres_database_url, connections, min_size=1, max_size=3)
+    await pool.open()
+    release = asyncio.Event()
+    held = asyncio.Barrier(4)
+
+    async def hold() -> None:
+        async with pool.acquire():
+            await held.wait()
+            await release.wait()
+
+    holders = [asyncio.create_task(hold()) for _ in range(3)]
+    await held.wait()  # three connections lent at once
+    release.set()
+    await asyncio.gather(*holders)
+    assert pool.size == 3
+    await pool.reap(time.monotonic())  # not idle long enough yet
+    assert pool.size == 3
+    await pool.reap(time.monotonic() + 301)  # past max_idle (300 s)
+    assert pool.size == 1 and sum(not c.is_closed() for c in connections) == 1
+    async with pool.acquire() as conn:  # the one kept still serves
+        assert await conn.fetchval("SELECT 1") == 1
+    await pool.close()
 
 
 async def test_waiters_are_served_in_order(

@@ -19,7 +19,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -82,8 +82,7 @@ class PgPool:
         self._closed = True
         if self._reaper is not None:
             self._reaper.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._reaper
+            await asyncio.gather(self._reaper, return_exceptions=True)
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -91,11 +90,7 @@ class PgPool:
         free = [conn for conn, _ in self._free]
         self._free.clear()
         self._size -= len(free)
-        for conn in free:
-            try:
-                await asyncio.wait_for(conn.close(), timeout=5)
-            except Exception:  # one that cannot say goodbye is dropped
-                conn.terminate()
+        await _close_all(free)
 
     # -- lending ---------------------------------------------------------------------------------
     async def _get(self) -> asyncpg.Connection:
@@ -160,11 +155,25 @@ class PgPool:
     async def _reap_idle(self) -> None:
         while True:
             await asyncio.sleep(self._max_idle / 2)
-            deadline = time.monotonic() - self._max_idle
-            while self._free and self._size > self._min_size and self._free[0][1] < deadline:
-                conn, _ = self._free.popleft()
-                self._size -= 1
-                conn.terminate()
+            await self.reap(time.monotonic())
+
+    async def reap(self, now: float) -> None:
+        """Close the free connections above ``min_size`` unused for ``max_idle`` at ``now``."""
+        deadline = now - self._max_idle
+        idle: list[asyncpg.Connection] = []
+        while self._free and self._size > self._min_size and self._free[0][1] < deadline:
+            idle.append(self._free.popleft()[0])
+            self._size -= 1
+        await _close_all(idle)
+
+
+async def _close_all(connections: list[asyncpg.Connection]) -> None:
+    """Say goodbye to the server on each (the close message), or drop the ones that cannot."""
+    for conn in connections:
+        try:
+            await asyncio.wait_for(conn.close(), timeout=5)
+        except Exception:  # one that cannot say goodbye is dropped
+            conn.terminate()
 
 
 def _leaves_connection_usable(exc: BaseException) -> bool:
