@@ -210,7 +210,17 @@ async def test_a_closed_turn_stream_is_released_and_the_turn_goes_on(
         assert served.subscribers("send_message") == 0
         # The turn belongs to the session: still running, then aborted by us.
         assert served.runtime.status(session.id) == "busy"
-        assert await served.runtime.abort(session.id)
+        bus = served.runtime.subscribe_bus()
+        try:
+            assert await served.runtime.abort(session.id)
+            # The abort is delivered at once; the turn's end is stored, then published.
+            async for item in bus:
+                event = item.event
+                ended = event.type == "session.status" and event.properties["status"] == "idle"
+                if ended and event.session_id == session.id:
+                    break
+        finally:
+            bus.close()
     page = await served.runtime.list_messages(session.id)
     assert [m.status for m in page.messages if m.role == "assistant"] == ["aborted"]
 
