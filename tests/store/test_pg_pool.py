@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
@@ -30,6 +30,28 @@ def make_pool(url: str, opened: list[asyncpg.Connection], **sizes: int) -> PgPoo
         return conn
 
     return PgPool(connect, min_size=sizes.get("min_size", 1), max_size=sizes["max_size"])
+
+
+class Holder:
+    """A task that borrows one of the pool's connections and keeps it until ``release()``;
+    ``after`` runs right after the connection went back (before anyone else runs)."""
+
+    def __init__(self, pool: PgPool, after: Callable[[], object] | None = None) -> None:
+        self.inside = asyncio.Event()
+        self._release = asyncio.Event()
+        self._after = after
+        self.task = asyncio.create_task(self._hold(pool))
+
+    async def _hold(self, pool: PgPool) -> None:
+        async with pool.acquire():
+            self.inside.set()
+            await self._release.wait()
+        if self._after is not None:
+            self._after()
+
+    async def release(self) -> None:
+        self._release.set()
+        await self.task
 
 
 async def test_reuses_connections_and_never_opens_more_than_max_size(
@@ -62,18 +84,11 @@ async def test_idle_connections_above_min_size_are_closed(
 ) -> None:
     pool = make_pool(postgres_database_url, connections, min_size=1, max_size=3)
     await pool.open()
-    release = asyncio.Event()
-    held = asyncio.Barrier(4)
-
-    async def hold() -> None:
-        async with pool.acquire():
-            await held.wait()
-            await release.wait()
-
-    holders = [asyncio.create_task(hold()) for _ in range(3)]
-    await held.wait()  # three connections lent at once
-    release.set()
-    await asyncio.gather(*holders)
+    holders = [Holder(pool) for _ in range(3)]
+    for holder in holders:  # three connections lent at once
+        await holder.inside.wait()
+    for holder in holders:
+        await holder.release()
     assert pool.size == 3
     await pool.reap(time.monotonic())  # not idle long enough yet
     assert pool.size == 3
@@ -90,22 +105,17 @@ async def test_waiters_are_served_in_order(
     pool = make_pool(postgres_database_url, connections, max_size=1)
     await pool.open()
     served: list[int] = []
-    release = asyncio.Event()
-
-    async def first() -> None:
-        async with pool.acquire():
-            await release.wait()
 
     async def waiter(n: int) -> None:
         async with pool.acquire():
             served.append(n)
 
-    holder = asyncio.create_task(first())
-    await asyncio.sleep(0)  # the holder takes the one connection
+    holder = Holder(pool)
+    await holder.inside.wait()
     waiters = [asyncio.create_task(waiter(n)) for n in range(5)]
-    await asyncio.sleep(0)
-    release.set()
-    await asyncio.gather(holder, *waiters)
+    await asyncio.sleep(0)  # all five wait, in order
+    await holder.release()
+    await asyncio.gather(*waiters)
     assert served == [0, 1, 2, 3, 4] and len(connections) == 1
     await pool.close()
 
@@ -115,28 +125,19 @@ async def test_a_waiter_cancelled_when_handed_a_connection_passes_it_on(
 ) -> None:
     pool = make_pool(postgres_database_url, connections, max_size=1)
     await pool.open()
-    release = asyncio.Event()
-    holder_in = asyncio.Event()
-
-    async def holder() -> None:
-        async with pool.acquire():
-            holder_in.set()
-            await release.wait()
-        # The connection was just handed to `doomed`, which has not run yet: cancel it now.
-        doomed.cancel()
 
     async def waiter() -> int:
         async with pool.acquire() as conn:
             value: int = await conn.fetchval("SELECT 1")
             return value
 
-    held = asyncio.create_task(holder())
-    await holder_in.wait()
+    # Right after the holder gives the connection to `doomed`, before `doomed` runs: cancel it.
+    holder = Holder(pool, after=lambda: doomed.cancel())
+    await holder.inside.wait()
     doomed = asyncio.create_task(waiter())
     survivor = asyncio.create_task(waiter())
     await asyncio.sleep(0)  # both wait
-    release.set()
-    await held
+    await holder.release()
     with pytest.raises(asyncio.CancelledError):
         await doomed
     assert await survivor == 1
@@ -226,27 +227,19 @@ async def test_closing_fails_waiters_and_later_acquires(
 ) -> None:
     pool = make_pool(postgres_database_url, connections, max_size=1)
     await pool.open()
-    holder_in = asyncio.Event()
-    release = asyncio.Event()
-
-    async def holder() -> None:
-        async with pool.acquire():
-            holder_in.set()
-            await release.wait()
 
     async def waiter() -> None:
         async with pool.acquire():
             pass
 
-    held = asyncio.create_task(holder())
-    await holder_in.wait()
+    holder = Holder(pool)
+    await holder.inside.wait()
     waiting = asyncio.create_task(waiter())
     await asyncio.sleep(0)
     await pool.close()
     with pytest.raises(PoolClosed):
         await waiting
-    release.set()
-    await held
+    await holder.release()
     assert connections[0].is_closed() and pool.size == 0  # closed as it came back
     with pytest.raises(PoolClosed):
         async with pool.acquire():
