@@ -30,6 +30,29 @@ Batch = list[tuple[int, Any]] | None
 _LOST = object()  # the shard went away
 
 
+class Pacer:
+    """At most one send per ``window`` seconds. A send after a quiet spell goes at once (what
+    is ready in this loop tick), so one turn alone waits for no timer; under load each send
+    carries whatever gathered since the last one."""
+
+    __slots__ = ("_last", "_window")
+
+    def __init__(self, window: float) -> None:
+        self._window = window
+        self._last = float("-inf")
+
+    async def wait(self) -> None:
+        if self._window <= 0:
+            return
+        delay = self._last + self._window - asyncio.get_running_loop().time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def sent(self) -> None:
+        if self._window > 0:
+            self._last = asyncio.get_running_loop().time()
+
+
 class ShardFeeds:
     """A shard's feeds: a queue per front end, and the tasks that fill it."""
 
@@ -43,14 +66,15 @@ class ShardFeeds:
 
     async def feed(self, front: str) -> AsyncIterator[list[tuple[str, Batch]]]:
         queue = self._queue(front)
+        pacer = Pacer(self._window)
         try:
             yield []  # connected
             while True:
                 items = [await queue.get()]
-                if self._window > 0:
-                    await asyncio.sleep(self._window)
+                await pacer.wait()
                 while not queue.empty():
                     items.append(queue.get_nowait())
+                pacer.sent()
                 yield items
         finally:
             if self._queues.get(front) is queue:

@@ -13,7 +13,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from opencode_api.actors._feed import ShardFeeds
+from opencode_api.actors._feed import Pacer, ShardFeeds
 from opencode_api.actors._runtime import Runtime
 from opencode_api.actors._turn_request import TurnRequest
 from opencode_api.actors._turn_stream import TurnStream
@@ -111,10 +111,14 @@ class ShardHost:
         """This shard's bus events (``GET /event``), in batches; an empty batch first."""
         runtime = await self.runtime()
         subscription = runtime.subscribe_bus(max_pending=self._settings.outbox_size)
+        pacer = Pacer(self._settings.shard_batch_window)
         try:
             yield []
             async for first in subscription:
-                yield [item.event for item in (first, *subscription.take_pending())]
+                await pacer.wait()
+                batch = [item.event for item in (first, *subscription.take_pending())]
+                pacer.sent()
+                yield batch
         finally:
             subscription.close()
 
