@@ -446,10 +446,11 @@ async def test_embedded_example_from_architecture(
     assert (tmp_path / "x.db").exists()
 
 
-async def test_a_session_created_here_is_not_read_back_when_its_actor_starts(
+async def test_a_session_created_or_read_here_is_not_read_back_when_its_actor_starts(
     runtime: Runtime, fake: FakeLLMServer
 ) -> None:
-    """Its actor starts from the session ``create_session`` returned, with later updates."""
+    """Its actor starts from the session ``create_session`` (or a read while no actor of it
+    ran) returned, with later updates; after an actor held it, the next one reads it."""
     fresh = await runtime.create_session()
     before = runtime.store_statements()
     assert before is not None
@@ -457,14 +458,36 @@ async def test_a_session_created_here_is_not_read_back_when_its_actor_starts(
     assert events[-1].to_dict()["stop_reason"] == "stop"
     first_turn = runtime.store_statements() - before  # type: ignore[operator]
 
-    # The same turn for a session this process did not create (read once, as a client would):
-    # its actor reads it.
+    async def statements_of_a_turn(session_id: str) -> int:
+        before = runtime.store_statements()
+        events = [e async for e in runtime.send(session_id, "hi")]
+        assert events[-1].to_dict()["stop_reason"] == "stop"
+        return runtime.store_statements() - before  # type: ignore[operator]
+
+    # A session this process did not create, read while no actor of it ran (as a client would
+    # before its turn): the actor starts from that read.
     created = await runtime.store.create_session(Session(id="ses_made_elsewhere"))
     await runtime.get_session(created.id)
-    before = runtime.store_statements()
-    events = [e async for e in runtime.send(created.id, "hi")]
-    assert events[-1].to_dict()["stop_reason"] == "stop"
-    assert runtime.store_statements() - before == first_turn + 1  # type: ignore[operator]
+    assert await statements_of_a_turn(created.id) == first_turn
+
+    # Never read here (a Ray shard admitting a turn a front end's session): admission reads it
+    # once, and the actor starts from that read.
+    unseen = await runtime.store.create_session(Session(id="ses_never_read_here"))
+    assert await statements_of_a_turn(unseen.id) == first_turn + 1
+
+    # Both actors stopped after writing a turn. Read again while no actor ran, a session's
+    # next actor starts from that read; not read again, it reads the row once more itself.
+    await runtime.placement.stop(unseen.id, 1.0)
+    await runtime.placement.stop(fresh.id, 1.0)
+    await runtime.get_session(fresh.id)
+    second_turn = await statements_of_a_turn(fresh.id)
+    assert await statements_of_a_turn(unseen.id) == second_turn + 1
+
+    # Read while its actor ran (the actor may write after the read): not reused.
+    assert runtime.placement.live(created.id) is not None
+    await runtime.get_session(created.id)
+    await runtime.placement.stop(created.id, 1.0)
+    assert await statements_of_a_turn(created.id) == second_turn + 1
 
     # An update before the first turn is what the actor starts from.
     renamed = await runtime.create_session()

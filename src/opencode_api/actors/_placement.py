@@ -40,6 +40,11 @@ class Placement(Protocol):
     def live(self, session_id: str) -> ActorRef | None:
         """The session's live actor, or None (never activates)."""
 
+    def holds(self, session_id: str) -> int | None:
+        """None when an actor of the session is live, starting or stopping here; else the
+        count of activations here so far (of any session: a read of the session between two
+        equal counts saw no actor of it)."""
+
     async def reach(self, session_id: str) -> ActorRef:
         """The session's actor, activated first when it is not live."""
 
@@ -88,6 +93,10 @@ class LocalPlacement:
 
     def live(self, session_id: str) -> ActorRef | None:
         return self.supervisor.get(session_id)
+
+    def holds(self, session_id: str) -> int | None:
+        supervisor = self.supervisor
+        return None if supervisor.holds(session_id) else supervisor.activations
 
     async def reach(self, session_id: str) -> ActorRef:
         return await self.supervisor.get_or_activate(session_id)

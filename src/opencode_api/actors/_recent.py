@@ -13,33 +13,35 @@ class RecentSessions:
     Only fields a turn needs and that never change after creation (owner, model, system) may be
     read from here; title updates do not matter to it. Deletion evicts.
 
-    A session created by this process and not yet activated is also whole here (``take_new``):
-    nothing but this process knows its id yet, and what changes it here (an update, a deletion)
-    comes through ``remember`` and ``forget``, so its actor starts without reading it back.
+    A session is also *whole* here (``take_whole``) when it was created by this process, or read
+    while no actor of it ran, and no actor has held it since: what an actor writes (totals,
+    status) only an actor writes, and what changes it outside an actor here (an update, a
+    deletion) comes through ``remember`` and ``forget``. Its next actor starts from this row
+    instead of reading it again (a Ray shard admits a turn with one read, not two).
     """
 
-    __slots__ = ("_capacity", "_new", "_sessions")
+    __slots__ = ("_capacity", "_sessions", "_whole")
 
     def __init__(self, capacity: int = 10_000) -> None:
         self._capacity = capacity
         self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._new: set[str] = set()
+        self._whole: set[str] = set()
 
-    def remember(self, session: Session, *, new: bool = False) -> None:
+    def remember(self, session: Session, *, whole: bool = False) -> None:
         sessions = self._sessions
         sessions[session.id] = session
         sessions.move_to_end(session.id)
-        if new:
-            self._new.add(session.id)
+        if whole:
+            self._whole.add(session.id)
         if len(sessions) > self._capacity:
             evicted, _ = sessions.popitem(last=False)
-            self._new.discard(evicted)
+            self._whole.discard(evicted)
 
-    def take_new(self, session_id: str) -> Session | None:
-        """The session as created here, once, if it was never activated (else None)."""
-        if session_id not in self._new:
+    def take_whole(self, session_id: str) -> Session | None:
+        """The whole session, once, for the actor about to start (else None)."""
+        if session_id not in self._whole:
             return None
-        self._new.discard(session_id)
+        self._whole.discard(session_id)
         return self._sessions.get(session_id)
 
     def get(self, session_id: str, user_id: str | None) -> Session | None:
@@ -52,4 +54,4 @@ class RecentSessions:
 
     def forget(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
-        self._new.discard(session_id)
+        self._whole.discard(session_id)

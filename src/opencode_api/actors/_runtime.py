@@ -210,8 +210,8 @@ class Runtime(HistoryOperations):
         return self.placement.stats()
 
     async def _activate(self, session_id: str) -> SessionActor:
-        # A session just created here starts from what the store returned on creation.
-        session = self._sessions.take_new(session_id) or await self.store.get_session(session_id)
+        # A session created or read here while no actor held it starts from that row.
+        session = self._sessions.take_whole(session_id) or await self.store.get_session(session_id)
         if session is None:
             raise NotFoundError("session", session_id)
         return SessionActor(session, self._deps)

@@ -93,20 +93,25 @@ class SessionDirectory:
             webhook_url=self._webhook_target(fields.get("webhook_url")),
         )
         created = await self._store.create_session(session)
-        self._recent.remember(created, new=True)
+        self._recent.remember(created, whole=True)
         self._publish("session.created", created.id, user_id, lambda: {"info": jsonable(created)})
         return created
 
     async def get(self, session_id: str, user_id: str | None) -> Session:
+        before = self._placement.holds(session_id)
         session = await self._store.get_session(session_id, user_id=user_id)
         if session is None:
             raise NotFoundError("session", session_id)
-        self._recent.remember(session)
+        # Read while no actor of it ran (none held it, none was activated meanwhile): the
+        # row is whole, and its next actor may start from it.
+        whole = before is not None and self._placement.holds(session_id) == before
+        self._recent.remember(session, whole=whole)
         return session
 
-    def take_new(self, session_id: str) -> Session | None:
-        """A session created by this process that no actor has held yet (``RecentSessions``)."""
-        return self._recent.take_new(session_id)
+    def take_whole(self, session_id: str) -> Session | None:
+        """The session as last written or read here while no actor held it, if no actor has
+        held it since (``RecentSessions``): its next actor starts without reading it again."""
+        return self._recent.take_whole(session_id)
 
     async def for_turn(self, session_id: str, user_id: str | None) -> Session:
         """Like ``get``, from memory when the session was used lately."""

@@ -155,6 +155,15 @@ class Supervisor:
         mailbox = self._cells.get(actor_id)
         return mailbox.ref if mailbox is not None else None
 
+    def holds(self, actor_id: str) -> bool:
+        """An activation of ``actor_id`` is live, starting or stopping."""
+        return actor_id in self._cells or actor_id in self._activating or actor_id in self._stopping
+
+    @property
+    def activations(self) -> int:
+        """Activations completed since creation (any actor)."""
+        return self._ledger.activations
+
     async def get_or_activate(self, actor_id: str) -> ActorRef:
         """The ref of the live activation of ``actor_id``, activating it through the factory
         first if needed. Racing callers share one activation.
