@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     ray_cluster: str | None = None
     shards: int = Field(default=16, ge=1)
     shard_namespace: str = "opencode-api"
-    # A shard sends a turn's events to the front end in batches of what arrived within this many
-    # seconds (each Ray item costs ~0.6 ms of CPU); 0: as they come.
+    # Under load a shard sends each front end at most one batch of events per this many seconds
+    # (each Ray item costs ~0.6 ms of CPU); after a quiet spell it sends at once; 0: as they come.
     shard_batch_window: float = Field(default=0.02, ge=0, le=1)
     cors_origins: CsvList = Field(default_factory=list)
     client_max_size: int = 4 * 1024 * 1024
