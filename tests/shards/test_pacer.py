@@ -31,3 +31,21 @@ async def test_no_window_never_waits() -> None:
     for _ in range(3):
         await pacer.wait()
         pacer.sent()
+
+
+async def test_hurry_ends_the_wait_once() -> None:
+    pacer = Pacer(3600.0)
+    await pacer.wait()
+    pacer.sent()
+    waiting = asyncio.create_task(pacer.wait())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    pacer.hurry()
+    await waiting  # would hang for an hour without the hurry
+    pacer.sent()
+    again = asyncio.create_task(pacer.wait())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not again.done()  # a send clears the hurry
+    again.cancel()

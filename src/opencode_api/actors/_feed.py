@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from opencode_api.actors._events import ErrorEvent, MessageStart
+from opencode_api.actors._events import ErrorEvent, MessageStart, StepStart
 from opencode_api.actors._shard_errors import INTERRUPTED, shard_lost, unwrap
 from opencode_api.runtime import OutboxItem
 
@@ -33,24 +33,36 @@ _LOST = object()  # the shard went away
 class Pacer:
     """At most one send per ``window`` seconds. A send after a quiet spell goes at once (what
     is ready in this loop tick), so one turn alone waits for no timer; under load each send
-    carries whatever gathered since the last one."""
+    carries whatever gathered since the last one. ``hurry()`` ends the current wait: for what
+    a client is waiting on (a turn's first answer), not for every event."""
 
-    __slots__ = ("_last", "_window")
+    __slots__ = ("_hurry", "_last", "_window")
 
     def __init__(self, window: float) -> None:
         self._window = window
         self._last = float("-inf")
+        self._hurry = asyncio.Event()
 
     async def wait(self) -> None:
         if self._window <= 0:
             return
         delay = self._last + self._window - asyncio.get_running_loop().time()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        if delay > 0 and not self._hurry.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._hurry.wait()
+
+    def hurry(self) -> None:
+        self._hurry.set()
 
     def sent(self) -> None:
         if self._window > 0:
             self._last = asyncio.get_running_loop().time()
+            self._hurry.clear()
+
+
+# Events before a turn's first answer: a stream's first event of any other kind is sent at once.
+_PREAMBLE = (MessageStart, StepStart)
 
 
 class ShardFeeds:
@@ -59,14 +71,21 @@ class ShardFeeds:
     def __init__(self, window: float) -> None:
         self._window = window
         self._queues: dict[str, asyncio.Queue[tuple[str, Batch]]] = {}
+        self._pacers: dict[str, Pacer] = {}
         self._pumps: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     def _queue(self, front: str) -> asyncio.Queue[tuple[str, Batch]]:
         return self._queues.setdefault(front, asyncio.Queue())
 
+    def _pacer(self, front: str) -> Pacer:
+        pacer = self._pacers.get(front)
+        if pacer is None:
+            pacer = self._pacers[front] = Pacer(self._window)
+        return pacer
+
     async def feed(self, front: str) -> AsyncIterator[list[tuple[str, Batch]]]:
         queue = self._queue(front)
-        pacer = Pacer(self._window)
+        pacer = self._pacer(front)
         try:
             yield []  # connected
             while True:
@@ -79,6 +98,8 @@ class ShardFeeds:
         finally:
             if self._queues.get(front) is queue:
                 del self._queues[front]
+            if self._pacers.get(front) is pacer:
+                del self._pacers[front]
             for (owner, key), task in list(self._pumps.items()):
                 if owner == front:
                     task.cancel()
@@ -89,9 +110,15 @@ class ShardFeeds:
         queue = self._queue(front)
 
         async def run() -> None:
+            answered = False
             try:
                 async for batch in batches:
                     queue.put_nowait((key, [(item.seq, item.event) for item in batch]))
+                    if not answered and any(
+                        not isinstance(item.event, _PREAMBLE) for item in batch
+                    ):
+                        answered = True  # the first answer (time to first token): no window
+                        self._pacer(front).hurry()
             finally:
                 queue.put_nowait((key, None))
                 self._pumps.pop((front, key), None)
