@@ -1,5 +1,5 @@
-"""``Pacer``: the shard's feeds and bus send at once after a quiet spell, and at most once per
-window under load (no Ray needed)."""
+"""``Pacer``: the shard's feeds and bus send at once after a quiet spell, at most once per
+window under load, and at once when hurried (no Ray needed)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,25 @@ import asyncio
 from opencode_api.actors._feed import Pacer
 
 
-async def test_a_send_after_a_quiet_spell_waits_for_no_timer() -> None:
+async def _waiting(pacer: Pacer) -> asyncio.Task[None]:
+    """A ``wait()`` that is still waiting after the loop ran everything it could."""
+    task = asyncio.create_task(pacer.wait())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not task.done()
+    return task
+
+
+async def _just_sent() -> Pacer:
+    """An hour's window, one send made: were the first send paced, this would not return."""
     pacer = Pacer(3600.0)
-    # An hour's window: were the first send paced, this would not return within the test.
     await pacer.wait()
     pacer.sent()
+    return pacer
 
 
 async def test_the_next_send_within_the_window_waits() -> None:
-    pacer = Pacer(3600.0)
-    await pacer.wait()
-    pacer.sent()
-    waiting = asyncio.create_task(pacer.wait())
-    for _ in range(10):
-        await asyncio.sleep(0)  # let the task run as far as it can
-    assert not waiting.done()
-    waiting.cancel()
+    (await _waiting(await _just_sent())).cancel()
 
 
 async def test_no_window_never_waits() -> None:
@@ -34,18 +37,9 @@ async def test_no_window_never_waits() -> None:
 
 
 async def test_hurry_ends_the_wait_once() -> None:
-    pacer = Pacer(3600.0)
-    await pacer.wait()
-    pacer.sent()
-    waiting = asyncio.create_task(pacer.wait())
-    for _ in range(10):
-        await asyncio.sleep(0)
-    assert not waiting.done()
+    pacer = await _just_sent()
+    waiting = await _waiting(pacer)
     pacer.hurry()
     await waiting  # would hang for an hour without the hurry
     pacer.sent()
-    again = asyncio.create_task(pacer.wait())
-    for _ in range(10):
-        await asyncio.sleep(0)
-    assert not again.done()  # a send clears the hurry
-    again.cancel()
+    (await _waiting(pacer)).cancel()  # a send clears the hurry
