@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
-from types import TracebackType
 from typing import Any
 
 import structlog
@@ -118,12 +117,7 @@ class Supervisor:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.shutdown()
 
     async def shutdown(self, grace: float = 10.0) -> None:
