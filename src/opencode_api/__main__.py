@@ -236,25 +236,12 @@ def public_url(host: str, port: int) -> str:
     return str(URL.build(scheme="http", host=host, port=port))
 
 
-GC_THRESHOLDS = (50_000, 20, 100)
-
-
 def _listening(settings: Any, port: int) -> None:
-    import gc
-
     import structlog
 
-    # Everything loaded at start-up (LiteLLM's modules and model map: ~300 MB of objects) lives
-    # as long as the process; frozen, the collector stops scanning it in every full collection
-    # (measured: the pauses were a visible share of a loaded server's CPU).
-    gc.collect()
-    gc.freeze()
-    # After the freeze the default thresholds (700, 10, 10) ran ~570 young, ~50 middle and a few
-    # full collections per 1,000 turns (0.7-1.0 ms of CPU per turn). A turn allocates tens of
-    # thousands of short-lived objects that reference counting frees anyway: collecting young
-    # objects every 50,000 allocations and rarely promoting keeps the cycle collector for real
-    # cycles (BENCHMARKS.md, "Garbage collection").
-    gc.set_threshold(*GC_THRESHOLDS)
+    from opencode_api._heap import settle_heap
+
+    settle_heap()
     if settings.cpu_profile:
         from opencode_api._profiling import WindowProfiler
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+from opencode_api._heap import settle_heap
 from opencode_api.actors._feed import Pacer, ShardFeeds
 from opencode_api.actors._runtime import Runtime
 from opencode_api.actors._turn_request import TurnRequest
@@ -57,6 +58,8 @@ class ShardHost:
                     runtime = Runtime(self._settings, store)
                     await runtime.start()
                     self._runtime = runtime
+                    # A shard serves like a server process: the same collector settings.
+                    settle_heap()
         return self._runtime
 
     async def ready(self) -> int:
