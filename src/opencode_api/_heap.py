@@ -9,7 +9,7 @@ import gc
 # full collections per 1,000 turns (0.7-1.0 ms of CPU per turn). A turn allocates tens of
 # thousands of short-lived objects that reference counting frees anyway: collecting young
 # objects every 50,000 allocations and rarely promoting keeps the cycle collector for real
-# cycles (BENCHMARKS.md, "Garbage collection").
+# cycles (BENCHMARKS.md, "Per-turn cost: statements, titles, JSON, GC").
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
