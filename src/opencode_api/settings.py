@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     shard_namespace: str = "opencode-api"
     # Under load a shard sends each front end at most one batch of events per this many seconds
     # (each Ray item costs ~0.6 ms of CPU); after a quiet spell it sends at once; 0: as they come.
-    shard_batch_window: float = Field(default=0.02, ge=0, le=1)
+    # 50 ms against 20: a quarter to a third less CPU per turn at 100 steady sessions, no change
+    # in a 1,000-session burst or in time to first token (BENCHMARKS.md, session 6).
+    shard_batch_window: float = Field(default=0.05, ge=0, le=1)
     cors_origins: CsvList = Field(default_factory=list)
     client_max_size: int = 4 * 1024 * 1024
     # Decoded bytes of the files one message may carry (API.md "Richer input and output"); the
