@@ -20,6 +20,7 @@ from opencode_api.actors import (
     Done,
     ErrorEvent,
     Runtime,
+    SessionBusyError,
     ShardedRuntime,
     TurnEvent,
     TurnRequest,
@@ -161,6 +162,36 @@ async def test_background_turns_replies_and_edits_through_the_shards(
         assert limited.max_cost == 0.0
         with pytest.raises(BudgetExceededError):
             await _events(a.send(session.id, "over budget"))
+
+
+async def test_regenerate_asks_the_shard_before_refusing_a_session_as_busy(
+    ray_cluster: Any, tmp_path: Path, fake: FakeLLMServer, postgres_database_url: str
+) -> None:
+    """The bus tells a front end that a session went idle up to a batch window late: a client
+    that has read its turn's `done` and regenerates at once gets its turn, not 409, while a turn
+    that really runs is still refused."""
+    async with front_ends(tmp_path, fake, postgres_database_url, count=1) as (a,):
+        session = await a.create_session()
+        assert isinstance((await _events(a.send(session.id, "first")))[-1], Done)
+        first = (await a.list_messages(session.id)).messages[0]
+        stale: dict[str, str] = a._remote_status  # type: ignore[attr-defined]
+        stale[session.id] = "busy"  # the turn's idle status, not relayed yet
+        fake.enqueue(Reply(text="again"))
+        events = await _events(await a.regenerate(session.id, first.id, "first, again"))
+        assert isinstance(events[-1], Done) and events[-1].stop_reason == "stop"
+        page = await a.list_messages(session.id)
+        assert [m.content for m in page.messages] == ["first, again", "again"]
+
+        asked = asyncio.Event()
+        fake.enqueue(Reply(text="a long one", hang_after=1, received=asked))
+        running = aiter(a.send(session.id, "long"))
+        await asyncio.wait_for(anext(running), 30)
+        await asyncio.wait_for(asked.wait(), 30)
+        stale[session.id] = "busy"  # what the bus says by now, or soon
+        with pytest.raises(SessionBusyError):
+            await a.regenerate(session.id, page.messages[0].id, "refused")
+        assert await a.abort(session.id)
+        assert isinstance((await asyncio.wait_for(_events(running), 30))[-1], Done)
 
 
 async def test_a_shard_that_dies_mid_turn(

@@ -30,7 +30,7 @@ from opencode_api.actors._runtime import Runtime
 from opencode_api.actors._sessions import SessionChanges
 from opencode_api.actors._shard import ShardHost
 from opencode_api.actors._shard_errors import shard_lost, unwrap
-from opencode_api.actors._turn_request import TurnRequest
+from opencode_api.actors._turn_request import SendOptions, TurnRequest
 from opencode_api.actors._turn_stream import TurnStream
 from opencode_api.errors import OpenCodeError
 from opencode_api.runtime import Subscription, SupervisorStats
@@ -218,6 +218,22 @@ class ShardedRuntime(Runtime):
             await asyncio.sleep(5.0)
 
     # -- what a session's actor does: in its shard ------------------------------------------
+
+    async def regenerate(
+        self,
+        session_id: str,
+        message_id: str,
+        content: str | None = None,
+        **options: Unpack[SendOptions],
+    ) -> TurnStream:
+        # The bus tells this front end that a session went idle up to a window late: a client
+        # that has just read its turn's `done` must not get 409, so the shard has the last word.
+        if (
+            self.status(session_id) == "busy"
+            and await self._command(session_id, "status", session_id) == "idle"
+        ):
+            self._remote_status.pop(session_id, None)
+        return await super().regenerate(session_id, message_id, content, **options)
 
     def send_request(self, request: TurnRequest) -> TurnStream:
         session_id = request.session_id
